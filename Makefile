@@ -1,0 +1,58 @@
+# ondol — the two commands a new user runs:
+#   make serve   install what is missing, build, start the server on its embedded default
+#   make test    install what is missing, build, run every test (unit + end-to-end)
+# Other targets: build, asan (sanitizer build + unit tests), bench-gateway, format, clean.
+
+PRESET      ?= release
+BUILD_DIR   := build/$(PRESET)
+ONDOL       := $(BUILD_DIR)/apps/ondol/ondol
+SERVE_ARGS  ?=
+JOBS        ?= $(shell nproc)
+
+# Debian 12 packages the build, the tests and the benchmarks need.
+DEBIAN_PACKAGES := g++ cmake ninja-build ccache pkg-config git curl ca-certificates \
+  libboost-dev libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev rapidjson-dev \
+  libsimdjson-dev libxxhash-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  nginx wrk
+
+.PHONY: deps build serve test unit-test e2e-test asan bench-gateway format clean
+
+# Installs only what is missing, so a second run costs a few dpkg queries and no network.
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; \
+	  done); \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$$missing nodejs npm"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+serve: build
+	$(ONDOL) serve $(SERVE_ARGS)
+
+unit-test: build
+	ctest --preset $(PRESET) -j $(JOBS)
+
+e2e-test: build
+	npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+	ONDOL_BIN=$(CURDIR)/$(ONDOL) npm --prefix tests/e2e test
+
+test: unit-test e2e-test
+
+asan:
+	$(MAKE) PRESET=asan unit-test
+
+bench-gateway: build
+	ONDOL_BIN=$(CURDIR)/$(ONDOL) bench/gateway/run.sh
+
+format:
+	git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

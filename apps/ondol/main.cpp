@@ -1,0 +1,269 @@
+// ondol: flags -> config -> components -> run. No logic lives here.
+#include <utility>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "common/log.h"
+#include "common/metrics/registry.h"
+#include "gateway/config/config.h"
+#include "gateway/gateway.h"
+#include "gateway/mock/mock_upstream.h"
+#include "http/server.h"
+#include "openai/error.h"
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace ondol;
+
+struct CommonFlags {
+  std::string log_level = "info";
+  std::string log_format = "json";
+  std::string log_file;
+};
+
+void add_log_flags(CLI::App* cmd, CommonFlags& f) {
+  cmd->add_option("--log-level", f.log_level, "debug, info, warn or error")
+      ->capture_default_str();
+  cmd->add_option("--log-format", f.log_format, "json (one object per line) or text")
+      ->capture_default_str();
+  cmd->add_option("--log-file", f.log_file, "Append logs to this file instead of stdout");
+}
+
+void add_server_flags(CLI::App* cmd, http::ServerOptions& s, uint16_t default_port) {
+  s.port = default_port;
+  cmd->add_option("--host", s.host, "Address to bind")->capture_default_str();
+  cmd->add_option("--port", s.port, "Port to bind (0: any free port)")->capture_default_str();
+  cmd->add_option("--io-threads", s.io_threads, "I/O threads (0: one per core)")
+      ->capture_default_str();
+}
+
+void init_logging(const CommonFlags& f) {
+  log::init({.level = log::parse_level(f.log_level, log::Level::Info),
+             .file = f.log_file,
+             .json = f.log_format != "text"});
+}
+
+bool is_loopback(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+std::string error_body(int status, std::string_view message) {
+  return openai::ApiError{status, std::string(message),
+                          status >= 500 ? "server_error" : "invalid_request_error", {}, {}}
+      .to_json();
+}
+
+struct ServeFlags {
+  std::string config;
+  std::string master_key;
+  double drain_timeout_s = 30;
+  double read_timeout_s = 30;
+  double idle_timeout_s = 75;
+};
+
+int run_serve(ServeFlags& flags, http::ServerOptions server_options, const CommonFlags& common) {
+  init_logging(common);
+  if (flags.master_key.empty()) {
+    if (const char* env = std::getenv("ONDOL_MASTER_KEY")) flags.master_key = env;
+  }
+  server_options.read_timeout = std::chrono::milliseconds(static_cast<int64_t>(flags.read_timeout_s * 1000));
+  server_options.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(flags.idle_timeout_s * 1000));
+
+  metrics::Registry registry;
+  registry.add_collector(metrics::collect_process_metrics);
+  gateway::Gateway gw(registry, {.config_path = flags.config, .master_key = flags.master_key});
+  if (auto st = gw.load(); !st) {
+    log::error("config", "cannot start: " + st.error().message);
+    log::shutdown();
+    std::fprintf(stderr, "ondol: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  if (!is_loopback(server_options.host) && gw.master_key().empty()) {
+    std::string msg = fmt::format(
+        "refusing to bind {} without a master key: anyone who can reach it could use every "
+        "deployment. Set general_settings.master_key in the config, --master-key, or "
+        "ONDOL_MASTER_KEY; or bind 127.0.0.1.",
+        server_options.host);
+    log::error("serve", msg);
+    log::shutdown();
+    std::fprintf(stderr, "ondol: %s\n", msg.c_str());
+    return 1;
+  }
+
+  http::HttpServer server(
+      server_options, [&gw](http::Exchange& ex) { return gw.handle(ex); }, error_body);
+  if (auto st = server.listen(); !st) {
+    log::error("serve", st.error().message);
+    log::shutdown();
+    std::fprintf(stderr, "ondol: %s\n", st.error().message.c_str());
+    return 1;
+  }
+
+  // Signals: SIGHUP reloads; SIGTERM/SIGINT drain, a second one stops at once.
+  asio::io_context& main_ctx = server.main_context();
+  asio::signal_set hup(main_ctx, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      (void)gw.reload();
+      wait_hup();
+    });
+  };
+  wait_hup();
+  asio::signal_set term(main_ctx, SIGTERM, SIGINT);
+  asio::steady_timer drain_timer(main_ctx);
+  auto drain_deadline = std::chrono::steady_clock::now();
+  std::function<void()> poll_drain = [&] {
+    if (server.active_requests() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      log::info("serve", "drained; exiting",
+                {{"requests_abandoned", server.active_requests()}});
+      server.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) poll_drain();
+    });
+  };
+  std::function<void()> wait_term = [&] {
+    term.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (gw.state() == gateway::ServingState::Draining) {
+        log::warn("serve", "second signal: stopping now");
+        server.stop();
+        return;
+      }
+      log::info("serve", "draining",
+                {{"signal", sig}, {"in_flight", server.active_requests()},
+                 {"grace_s", flags.drain_timeout_s}});
+      gw.set_state(gateway::ServingState::Draining);
+      server.stop_accepting();
+      drain_deadline = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_s * 1000));
+      poll_drain();
+      wait_term();
+    });
+  };
+  wait_term();
+
+  auto table = gw.table();
+  if (flags.config.empty()) {
+    log::info("serve",
+              "no --config given: serving the embedded default, an in-process mock model "
+              "'ondol-mock' (answers with placeholder text). Pass --config FILE to route to "
+              "real deployments.");
+  }
+  for (const auto& g : table->groups()) {
+    for (const auto* d : g->deployments) {
+      log::info("serve", "model",
+                {{"model_name", g->name}, {"provider", d->config.provider},
+                 {"upstream_model", d->config.upstream_model},
+                 {"api_base", d->config.api_base}, {"weight", d->config.weight}});
+    }
+  }
+  log::info("serve", "listening",
+            {{"url", fmt::format("http://{}:{}/v1", server_options.host, server.port())},
+             {"port", static_cast<int>(server.port())},
+             {"io_threads", server.io_threads()},
+             {"auth", gw.master_key().empty() ? "none (loopback only)" : "master key"},
+             {"routing_strategy", gateway::to_string(table->config().router.routing_strategy)},
+             {"version", ONDOL_VERSION}});
+  std::printf("ONDOL_LISTENING port=%u\n", server.port());
+  std::fflush(stdout);
+  gw.set_state(gateway::ServingState::Serving);
+  server.run();
+  log::info("serve", "stopped");
+  log::shutdown();
+  return 0;
+}
+
+int run_check(const std::string& path) {
+  auto config = gateway::load_config_file(path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return 1;
+  }
+  for (const auto& w : config->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  std::fputs(gateway::format_routing_table(*config).c_str(), stdout);
+  std::printf("config OK: %zu deployments, %zu models\n", config->deployments.size(),
+              config->model_names().size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ondol: an OpenAI-compatible LLM gateway and serving engine in one binary"};
+  app.set_version_flag("--version", std::string("ondol ") + ONDOL_VERSION);
+  app.require_subcommand(1);
+
+  CommonFlags common;
+  ServeFlags serve_flags;
+  http::ServerOptions serve_server;
+  auto* serve = app.add_subcommand("serve", "Serve the OpenAI-compatible API");
+  serve->add_option("--config", serve_flags.config,
+                    "Gateway config (LiteLLM-compatible YAML). Without it: the embedded default")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--master-key", serve_flags.master_key,
+                    "Bearer key clients must send (also ONDOL_MASTER_KEY, or "
+                    "general_settings.master_key)");
+  add_server_flags(serve, serve_server, 4000);
+  serve->add_option("--drain-timeout", serve_flags.drain_timeout_s,
+                    "Seconds in-flight requests get to finish after SIGTERM")
+      ->capture_default_str();
+  serve->add_option("--read-timeout", serve_flags.read_timeout_s,
+                    "Seconds a client has to send a whole request")
+      ->capture_default_str();
+  serve->add_option("--idle-timeout", serve_flags.idle_timeout_s,
+                    "Seconds an idle keep-alive connection stays open")
+      ->capture_default_str();
+  serve->add_option("--max-body-bytes", serve_server.max_body_bytes, "Largest request body")
+      ->capture_default_str();
+  serve->add_option("--max-header-bytes", serve_server.max_header_bytes,
+                    "Largest request header block")
+      ->capture_default_str();
+  add_log_flags(serve, common);
+
+  std::string check_config;
+  auto* check = app.add_subcommand("check", "Validate a config and print the routing table");
+  check->add_option("--config", check_config, "Gateway config file")->required();
+
+  gateway::mock::MockUpstreamOptions mock;
+  auto* mock_cmd = app.add_subcommand(
+      "mock-upstream", "Run an OpenAI-compatible mock upstream (for tests and benchmarks)");
+  add_server_flags(mock_cmd, mock.server, 8001);
+  mock_cmd->add_option("--latency-ms", mock.params.response_latency_ms,
+                       "Delay before the first byte")
+      ->capture_default_str();
+  mock_cmd->add_option("--chunk-delay-ms", mock.params.chunk_delay_ms,
+                       "Delay between stream chunks")
+      ->capture_default_str();
+  mock_cmd->add_option("--tokens-per-chunk", mock.params.tokens_per_chunk)->capture_default_str();
+  mock_cmd->add_option("--output-tokens", mock.params.output_tokens,
+                       "Completion length when the request sets no max_tokens")
+      ->capture_default_str();
+  mock_cmd->add_option("--fail-status", mock.fail_status,
+                       "Answer every completion request with this HTTP status")
+      ->capture_default_str();
+  add_log_flags(mock_cmd, common);
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve->parsed()) return run_serve(serve_flags, serve_server, common);
+  if (check->parsed()) return run_check(check_config);
+  if (mock_cmd->parsed()) {
+    init_logging(common);
+    int rc = gateway::mock::run_mock_upstream(mock);
+    log::shutdown();
+    return rc;
+  }
+  return 0;
+}

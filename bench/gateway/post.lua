@@ -1,0 +1,45 @@
+-- wrk script: POST one OpenAI chat completion per request, non-streaming or streaming.
+--
+--   wrk -t1 -c64 -d10s -s post.lua http://127.0.0.1:PORT/v1/chat/completions -- MODE [MAX_TOKENS]
+--
+-- MODE is `nonstream` (a JSON body with Content-Length) or `stream` (`"stream": true`: an SSE
+-- response in chunked encoding; wrk counts a request done when the last chunk has arrived, so its
+-- latency is the time to the whole stream, `data: [DONE]` included). MAX_TOKENS defaults to 16.
+-- Extra headers (the Portkey routing headers) come from wrk's own `-H` flags.
+--
+-- Responses are not inspected here (a `response` callback would slow wrk down several times);
+-- run.sh checks every target with curl before measuring, and any non-2xx answer shows up as
+-- `errors.status` in the summary below, which run.sh treats as a failed run.
+--
+-- done() prints one line, `WRK_JSON {...}`, that run.sh parses: counts, the run's duration and
+-- latency percentiles in microseconds.
+
+local mode = "nonstream"
+
+function init(args)
+  mode = args[1] or "nonstream"
+  local max_tokens = tonumber(args[2] or "16")
+  if mode ~= "nonstream" and mode ~= "stream" then
+    error("post.lua: MODE must be nonstream or stream, got " .. tostring(mode))
+  end
+  local stream = ""
+  if mode == "stream" then stream = ', "stream": true' end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer bench"
+  wrk.body = '{"model": "bench", "messages": [{"role": "user", "content": '
+    .. '"Say hello to the benchmark, please."}], "max_tokens": ' .. max_tokens .. stream .. '}'
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local p = function(q) return latency:percentile(q) end
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, '
+      .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
+      .. '"latency_us": {"min": %d, "mean": %.1f, "p50": %d, "p90": %d, "p99": %d, '
+      .. '"p99_9": %d, "max": %d}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency.min, latency.mean, p(50), p(90), p(99), p(99.9), latency.max))
+end

@@ -1,0 +1,72 @@
+// KernelTable: every compute kernel of one ISA level, as function pointers, so that the forward
+// pass binds to a level once and calls without branching. active_kernels() is the table the
+// engine uses; kernels_for() gives any level the CPU supports, for tests and benchmarks.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/activation_layout.h"
+#include "engine/kernels/isa.h"
+#include "engine/kernels/weight_type.h"
+
+namespace ondol::kernels {
+
+// One slice of y[M][N] = x[M][K] * W[N][K]^T: all M rows, columns [n_begin, n_end).
+struct MatmulTask {
+  const uint8_t* w;     // weight row n at w + n * w_row_bytes, in the kernel's WeightType
+  int64_t w_row_bytes;  //
+  const uint8_t* x;  // prepared activation row i at x + i * x_row_bytes (MatmulKernel::activation)
+  int64_t x_row_bytes;  //
+  int64_t m;            // activation rows (tokens)
+  int64_t k;            // values per row
+  float* y;             // y[i * y_stride + n]
+  int64_t y_stride;     // floats
+  int64_t n_begin;      // first weight row
+  int64_t n_end;        // one past the last weight row
+};
+
+using MatmulFn = void (*)(const MatmulTask& task);
+
+// Converts m rows of k floats (x_stride floats apart) into the kernel's activation type, rows
+// out_row_bytes apart. Unused (null) for ActivationType::kF32.
+using PrepareFn = void (*)(const float* x, int64_t m, int64_t k, int64_t x_stride, uint8_t* out,
+                           int64_t out_row_bytes);
+
+struct MatmulKernel {
+  ActivationType activation = ActivationType::kF32;
+  PrepareFn prepare = nullptr;
+  MatmulFn run = nullptr;
+};
+
+struct KernelTable {
+  Isa isa = Isa::kScalar;
+  MatmulKernel matmul[kNumWeightTypes];  // indexed by weight_type_index
+
+  // out = x / sqrt(mean(x^2) + eps) * weight, n floats; out may alias x.
+  void (*rmsnorm)(float* out, const float* x, const float* weight, int64_t n, float eps) = nullptr;
+  // x = exp(x - max x) / sum, in place; -inf entries become 0 (attention masks).
+  void (*softmax)(float* x, int64_t n) = nullptr;
+  // out = silu(gate) * up with silu(g) = g / (1 + exp(-g)): the SwiGLU feed-forward gate.
+  void (*silu_mul)(float* out, const float* gate, const float* up, int64_t n) = nullptr;
+  // out = a + b (residual connections); out may alias a or b.
+  void (*add)(float* out, const float* a, const float* b, int64_t n) = nullptr;
+  // sum a[i] * b[i] (attention scores)
+  float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
+  // y += a * x (attention-weighted sum of values)
+  void (*axpy)(float* y, float a, const float* x, int64_t n) = nullptr;
+  // Row conversions, bit-exact with half.h (round to nearest even).
+  void (*fp16_to_fp32_row)(const uint16_t* in, float* out, int64_t n) = nullptr;
+  void (*fp32_to_fp16_row)(const float* in, uint16_t* out, int64_t n) = nullptr;
+  void (*bf16_to_fp32_row)(const uint16_t* in, float* out, int64_t n) = nullptr;
+  void (*fp32_to_bf16_row)(const float* in, uint16_t* out, int64_t n) = nullptr;
+};
+
+// The table for select_isa(getenv(ONDOL_ISA)), chosen on first use; thread-safe.
+const KernelTable& active_kernels();
+
+// The table of one level, or nullptr when this CPU lacks it.
+const KernelTable* kernels_for(Isa isa);
+
+const MatmulKernel& matmul_kernel(const KernelTable& table, WeightType type);
+
+}  // namespace ondol::kernels

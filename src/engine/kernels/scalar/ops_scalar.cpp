@@ -1,0 +1,79 @@
+// Reference element-wise ops: straightforward loops with libm's exp and double accumulators.
+#include <cmath>
+
+#include "engine/kernels/half.h"
+#include "engine/kernels/isa_registry.h"
+
+namespace ondol::kernels {
+
+namespace {
+
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {
+  double sum_squares = 0;
+  for (int64_t i = 0; i < n; ++i) sum_squares += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum_squares / n + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void softmax(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inverse = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inverse;
+}
+
+void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void add(float* out, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(sum);
+}
+
+void axpy(float* y, float a, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void fp16_to_fp32_row(const uint16_t* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(in[i]);
+}
+
+void fp32_to_fp16_row(const float* in, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_fp16(in[i]);
+}
+
+void bf16_to_fp32_row(const uint16_t* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(in[i]);
+}
+
+void fp32_to_bf16_row(const float* in, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(in[i]);
+}
+
+}  // namespace
+
+void register_scalar_ops(KernelTable& table) {
+  table.rmsnorm = rmsnorm;
+  table.softmax = softmax;
+  table.silu_mul = silu_mul;
+  table.add = add;
+  table.dot = dot;
+  table.axpy = axpy;
+  table.fp16_to_fp32_row = fp16_to_fp32_row;
+  table.fp32_to_fp16_row = fp32_to_fp16_row;
+  table.bf16_to_fp32_row = bf16_to_fp32_row;
+  table.fp32_to_bf16_row = fp32_to_bf16_row;
+}
+
+}  // namespace ondol::kernels

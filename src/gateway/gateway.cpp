@@ -1,0 +1,308 @@
+#include "gateway/gateway.h"
+
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+
+#include <chrono>
+
+#include "common/log.h"
+#include "gateway/proxy.h"
+#include "openai/error.h"
+
+namespace ondol::gateway {
+
+namespace asio = boost::asio;
+
+const char* const kEmbeddedDefaultConfig = R"(# ondol's embedded default: one in-process mock model.
+model_list:
+  - model_name: ondol-mock
+    litellm_params:
+      model: mock/ondol-mock
+      mock_output_tokens: 16
+router_settings:
+  routing_strategy: simple-shuffle
+)";
+
+namespace {
+
+constexpr std::string_view kComponent = "gateway";
+constexpr auto kProbeTimeout = std::chrono::seconds(3);
+
+// Paths that never need a key: orchestrators probe them and Prometheus scrapes /metrics.
+constexpr std::string_view kAlwaysPublic[] = {"/health/liveliness", "/health/liveness",
+                                              "/health/readiness", "/ready", "/metrics"};
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+// A client-sent X-Request-ID is echoed only if it is short and printable (it goes into logs).
+bool acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') return false;
+  return true;
+}
+
+// The metrics label for a path: a fixed set, so scanners cannot create series.
+std::string_view handler_label(std::string_view path) {
+  static constexpr std::string_view kKnown[] = {
+      "/chat/completions", "/completions", "/embeddings", "/models", "/health",
+      "/health/backends", "/health/liveliness", "/health/readiness", "/ready", "/metrics",
+      "/admin/reload"};
+  for (auto k : kKnown)
+    if (path == k) return k;
+  return "other";
+}
+
+// Takes the error by value and names every argument of the co_await: see docs/architecture.md,
+// "Coroutines and GCC 12".
+asio::awaitable<void> respond_error(http::Exchange& ex, openai::ApiError e) {
+  std::string body = e.to_json();
+  co_await ex.respond(e.status, "application/json", std::move(body));
+}
+
+}  // namespace
+
+Gateway::Gateway(metrics::Registry& registry, GatewayOptions options)
+    : registry_(registry), metrics_(registry), options_(std::move(options)) {}
+
+Status Gateway::install(std::shared_ptr<GatewayConfig> config) {
+  auto previous = table_.load();
+  auto table = RouteTable::build(config, previous.get());
+  if (!table) return table.error();
+  for (const auto& d : (*table)->deployments()) d->series = metrics_.deployment(d->config);
+  master_key_ = !options_.master_key.empty() ? options_.master_key : config->master_key;
+  table_.store(*table);
+  return Ok{};
+}
+
+Status Gateway::load() {
+  std::lock_guard lock(reload_mu_);
+  auto config = options_.config_path.empty()
+                    ? parse_config(kEmbeddedDefaultConfig, "<embedded default>")
+                    : load_config_file(options_.config_path);
+  if (!config) return config.error();
+  for (const auto& w : config->warnings) log::warn("config", w);
+  return install(std::make_shared<GatewayConfig>(std::move(*config)));
+}
+
+Status Gateway::reload() {
+  std::lock_guard lock(reload_mu_);
+  if (options_.config_path.empty()) {
+    metrics_.config_reloads_failed->inc();
+    return make_error("no --config file to reload (serving the embedded default)");
+  }
+  auto config = load_config_file(options_.config_path);
+  if (!config) {
+    metrics_.config_reloads_failed->inc();
+    log::error("config", "reload rejected; the previous config keeps serving",
+               {{"error", config.error().message}});
+    return config.error();
+  }
+  for (const auto& w : config->warnings) log::warn("config", w);
+  if (auto st = install(std::make_shared<GatewayConfig>(std::move(*config))); !st) {
+    metrics_.config_reloads_failed->inc();
+    log::error("config", "reload rejected; the previous config keeps serving",
+               {{"error", st.error().message}});
+    return st;
+  }
+  metrics_.config_reloads_ok->inc();
+  auto t = table_.load();
+  log::info("config", "reloaded",
+            {{"file", options_.config_path},
+             {"deployments", static_cast<int64_t>(t->deployments().size())},
+             {"models", static_cast<int64_t>(t->groups().size())}});
+  return Ok{};
+}
+
+bool Gateway::is_public(std::string_view path) const {
+  for (auto p : kAlwaysPublic)
+    if (path == p) return true;
+  auto t = table_.load();
+  for (const auto& p : t->config().public_routes) {
+    std::string_view route = p;
+    if (route.starts_with("/v1/")) route.remove_prefix(3);
+    if (path == route) return true;
+  }
+  return false;
+}
+
+bool Gateway::authorized(const http::Exchange& ex) const {
+  const std::string& key = master_key_;
+  if (key.empty()) return true;
+  std::string_view presented = ex.header("authorization");
+  if (presented.starts_with("Bearer ") || presented.starts_with("bearer "))
+    presented.remove_prefix(7);
+  if (presented.empty()) presented = ex.header("x-api-key");
+  if (presented.empty()) presented = ex.header("api-key");
+  // Constant time in the key's length: a timing probe learns nothing about the prefix.
+  return presented.size() == key.size() &&
+         CRYPTO_memcmp(presented.data(), key.data(), key.size()) == 0;
+}
+
+asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
+  std::string request_id(ex.header("x-request-id"));
+  if (!acceptable_request_id(request_id)) request_id = new_request_id();
+  ex.add_response_header("X-Request-ID", request_id);
+
+  std::string_view path = ex.path();
+  if (path.starts_with("/v1/")) path.remove_prefix(3);
+  std::string_view method = ex.method();
+  std::string_view label = handler_label(path);
+
+  if (!is_public(path) && !authorized(ex)) {
+    bool sent_none = ex.header("authorization").empty() && ex.header("x-api-key").empty();
+    openai::ApiError e = openai::authentication_error(
+        sent_none ? "No API key provided. Send 'Authorization: Bearer <key>'." : "Invalid API key.");
+    co_await respond_error(ex, std::move(e));
+  } else if (path == "/chat/completions" || path == "/completions" || path == "/embeddings") {
+    if (method != "POST") {
+      openai::ApiError e = openai::method_not_allowed(method, ex.path());
+      co_await respond_error(ex, std::move(e));
+    } else {
+      auto endpoint = path == "/chat/completions" ? openai::Endpoint::ChatCompletions
+                      : path == "/completions"    ? openai::Endpoint::Completions
+                                                  : openai::Endpoint::Embeddings;
+      std::shared_ptr<const RouteTable> table = table_.load();
+      co_await proxy_request(*this, metrics_, std::move(table), endpoint, ex, request_id);
+    }
+  } else if (method != "GET" && method != "HEAD" && path != "/admin/reload") {
+    openai::ApiError e = label == "other" ? openai::not_found_path(ex.path())
+                                          : openai::method_not_allowed(method, ex.path());
+    co_await respond_error(ex, std::move(e));
+  } else if (path == "/models") {
+    co_await handle_models(ex);
+  } else if (path == "/health" || path == "/health/liveliness" || path == "/health/liveness") {
+    bool deep = path == "/health" && (ex.query().find("deep=1") != std::string_view::npos ||
+                                      ex.query().find("deep=true") != std::string_view::npos);
+    co_await handle_health(ex, deep);
+  } else if (path == "/health/backends") {
+    co_await handle_health(ex, true);
+  } else if (path == "/ready" || path == "/health/readiness") {
+    co_await handle_ready(ex);
+  } else if (path == "/metrics") {
+    std::string exposition = registry_.render();
+    co_await ex.respond(200, "text/plain; version=0.0.4; charset=utf-8", std::move(exposition));
+  } else if (path == "/admin/reload") {
+    if (method != "POST") {
+      openai::ApiError e = openai::method_not_allowed(method, ex.path());
+      co_await respond_error(ex, std::move(e));
+    } else {
+      co_await handle_reload(ex);
+    }
+  } else {
+    openai::ApiError e = openai::not_found_path(ex.path());
+    co_await respond_error(ex, std::move(e));
+  }
+  metrics_.http_request(label, method == "POST" ? "POST" : method == "GET" ? "GET" : "other",
+                        ex.response_status(), ex.elapsed_seconds());
+}
+
+asio::awaitable<void> Gateway::handle_models(http::Exchange& ex) {
+  auto table = table_.load();
+  int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  std::string out = R"({"object":"list","data":[)";
+  bool first = true;
+  for (const auto& g : table->groups()) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.append(R"({"id":)");
+    log::append_json_string(out, g->name);
+    out.append(fmt::format(R"(,"object":"model","created":{},"owned_by":"ondol"}})", created));
+  }
+  out.append("]}");
+  co_await ex.respond(200, "application/json", std::move(out));
+}
+
+asio::awaitable<void> Gateway::handle_health(http::Exchange& ex, bool deep) {
+  if (!deep) {
+    std::string body = R"({"status":"healthy"})";
+    co_await ex.respond(200, "application/json", std::move(body));
+    co_return;
+  }
+  auto table = table_.load();
+  std::string healthy = "[";
+  std::string unhealthy = "[";
+  int n_healthy = 0;
+  int n_unhealthy = 0;
+  for (const auto& d : table->deployments()) {
+    std::string why = co_await d->backend->probe(kProbeTimeout);
+    std::string entry = "{\"model_name\":";
+    log::append_json_string(entry, d->config.model_name);
+    entry.append(",\"model\":");
+    log::append_json_string(entry, d->config.model);
+    entry.append(",\"model_id\":");
+    log::append_json_string(entry, d->config.id);
+    entry.append(",\"api_base\":");
+    log::append_json_string(entry, d->config.api_base);
+    if (why.empty()) {
+      if (n_healthy++) healthy.push_back(',');
+      healthy.append(entry).append("}");
+    } else {
+      entry.append(",\"error\":");
+      log::append_json_string(entry, why);
+      if (n_unhealthy++) unhealthy.push_back(',');
+      unhealthy.append(entry).append("}");
+    }
+  }
+  std::string body = fmt::format(
+      R"({{"status":"{}","healthy_endpoints":{}],"unhealthy_endpoints":{}],"healthy_count":{},"unhealthy_count":{}}})",
+      n_unhealthy == 0 ? "healthy" : "unhealthy", healthy, unhealthy, n_healthy, n_unhealthy);
+  int status = n_unhealthy == 0 ? 200 : 503;
+  co_await ex.respond(status, "application/json", std::move(body));
+}
+
+asio::awaitable<void> Gateway::handle_ready(http::Exchange& ex) {
+  ServingState s = state_.load();
+  std::string_view why;
+  if (s == ServingState::Starting) why = "starting";
+  if (s == ServingState::Draining) why = "draining";
+  if (why.empty()) {
+    auto table = table_.load();
+    auto now = Clock::now();
+    bool any = false;
+    for (const auto& d : table->deployments()) any |= !d->state->cooling_down(now);
+    if (!any) why = "no deployment is healthy";
+  }
+  if (!why.empty()) {
+    ex.add_response_header("Retry-After", "1");
+    std::string body = fmt::format(R"({{"status":"not ready","reason":"{}"}})", why);
+    co_await ex.respond(503, "application/json", std::move(body));
+    co_return;
+  }
+  std::string body = R"({"status":"ready"})";
+  co_await ex.respond(200, "application/json", std::move(body));
+}
+
+asio::awaitable<void> Gateway::handle_reload(http::Exchange& ex) {
+  // Without a master key, reload is allowed only from this machine.
+  if (master_key_.empty()) {
+    auto remote = ex.remote_address();
+    if (remote != "127.0.0.1" && remote != "::1" && !remote.starts_with("::ffff:127.")) {
+      openai::ApiError e{403, "Reload needs a master key or a loopback client.",
+                         "permission_error", {}, "forbidden"};
+      co_await respond_error(ex, std::move(e));
+      co_return;
+    }
+  }
+  auto st = reload();
+  if (!st) {
+    openai::ApiError e = openai::invalid_request(
+        "Config rejected; the previous config keeps serving: " + st.error().message);
+    co_await respond_error(ex, std::move(e));
+    co_return;
+  }
+  auto t = table_.load();
+  std::string body = fmt::format(R"({{"status":"reloaded","deployments":{},"models":{}}})",
+                                 t->deployments().size(), t->groups().size());
+  co_await ex.respond(200, "application/json", std::move(body));
+}
+
+}  // namespace ondol::gateway

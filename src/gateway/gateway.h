@@ -1,0 +1,64 @@
+// The gateway: the HTTP handler behind `ondol serve`. It owns the current route table (swapped
+// whole on reload), authenticates, and sends each API request through the proxy.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "common/metrics/registry.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/router/route_table.h"
+#include "http/exchange.h"
+
+namespace ondol::gateway {
+
+enum class ServingState { Starting, Serving, Draining };
+
+struct GatewayOptions {
+  std::string config_path;        // empty: the embedded default config
+  std::string master_key;         // from the command line or environment; wins over the file
+  bool log_requests = true;       // one access-log line per request
+};
+
+class Gateway {
+ public:
+  Gateway(metrics::Registry& registry, GatewayOptions options);
+
+  // Loads the config (file or embedded default) for the first time.
+  Status load();
+  // Loads the config file again; on error the current table keeps serving.
+  Status reload();
+
+  boost::asio::awaitable<void> handle(http::Exchange& ex);
+
+  void set_state(ServingState s) { state_.store(s); }
+  ServingState state() const { return state_.load(); }
+  std::shared_ptr<const RouteTable> table() const { return table_.load(); }
+  const std::string& master_key() const { return master_key_; }
+
+ private:
+  friend class Proxy;
+
+  boost::asio::awaitable<void> handle_models(http::Exchange& ex);
+  boost::asio::awaitable<void> handle_health(http::Exchange& ex, bool deep);
+  boost::asio::awaitable<void> handle_ready(http::Exchange& ex);
+  boost::asio::awaitable<void> handle_reload(http::Exchange& ex);
+  bool authorized(const http::Exchange& ex) const;
+  bool is_public(std::string_view path) const;
+  Status install(std::shared_ptr<GatewayConfig> config);
+
+  metrics::Registry& registry_;
+  GatewayMetrics metrics_;
+  GatewayOptions options_;
+  std::atomic<std::shared_ptr<const RouteTable>> table_;
+  std::string master_key_;
+  std::atomic<ServingState> state_{ServingState::Starting};
+  std::mutex reload_mu_;
+};
+
+// The config served when `ondol serve` gets no --config: one in-process mock model.
+extern const char* const kEmbeddedDefaultConfig;
+
+}  // namespace ondol::gateway

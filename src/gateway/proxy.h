@@ -1,0 +1,16 @@
+// The proxy: one OpenAI API request from parse to the last byte. Picks deployments through the
+// AttemptPlanner, relays the response as it arrives (streams chunk by chunk), retries and falls
+// back while nothing has reached the client, and reports what happened to metrics and the log.
+#pragma once
+
+#include "gateway/gateway.h"
+#include "openai/request.h"
+
+namespace ondol::gateway {
+
+boost::asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
+                                           std::shared_ptr<const RouteTable> table,
+                                           openai::Endpoint endpoint, http::Exchange& ex,
+                                           std::string_view request_id);
+
+}  // namespace ondol::gateway

@@ -1,0 +1,218 @@
+// Element-wise ops of every SIMD level against the scalar reference, over lengths that cover
+// whole vectors, tails and lengths shorter than one vector; conversions must be bit-exact.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "engine/kernels/half.h"
+#include "engine/kernels/kernel_table.h"
+#include "kernel_test_support.h"
+
+namespace ondol::kernels {
+namespace {
+
+using testing::random_normal;
+
+const int64_t kLengths[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 768, 1001, 2048};
+
+// exp is a degree-7 polynomial after range reduction; relative error stays within a few ulps.
+constexpr float kExpRelativeTolerance = 4e-7f;
+constexpr float kSumRelativeTolerance = 2e-6f;
+
+class OpsTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    fast_ = kernels_for(GetParam());
+    scalar_ = kernels_for(Isa::kScalar);
+  }
+  // Not a skip: a level the CPU lacks must be reported unavailable.
+  bool available() const {
+    if (fast_ == nullptr) {
+      EXPECT_FALSE(is_isa_supported(GetParam()));
+    }
+    return fast_ != nullptr;
+  }
+  const KernelTable* fast_ = nullptr;
+  const KernelTable* scalar_ = nullptr;
+};
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, float relative,
+                  float absolute) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], relative * std::fabs(want[i]) + absolute) << "index " << i;
+  }
+}
+
+TEST_P(OpsTest, Rmsnorm) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    SCOPED_TRACE(n);
+    const std::vector<float> x = random_normal(n, 1, 3.0f);
+    const std::vector<float> weight = random_normal(n, 2);
+    std::vector<float> got(n), want(n);
+    fast_->rmsnorm(got.data(), x.data(), weight.data(), n, 1e-5f);
+    scalar_->rmsnorm(want.data(), x.data(), weight.data(), n, 1e-5f);
+    expect_close(got, want, kSumRelativeTolerance, 1e-7f);
+    std::vector<float> in_place = x;  // out may alias x
+    fast_->rmsnorm(in_place.data(), in_place.data(), weight.data(), n, 1e-5f);
+    EXPECT_EQ(in_place, got);
+  }
+}
+
+TEST_P(OpsTest, Softmax) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    SCOPED_TRACE(n);
+    std::vector<float> got = random_normal(n, 3, 4.0f);
+    for (int64_t i = 1; i < n; i += 5) got[i] = -std::numeric_limits<float>::infinity();  // masked
+    std::vector<float> want = got;
+    fast_->softmax(got.data(), n);
+    scalar_->softmax(want.data(), n);
+    expect_close(got, want, kExpRelativeTolerance + kSumRelativeTolerance, 1e-30f);
+    for (int64_t i = 1; i < n; i += 5) EXPECT_EQ(got[i], 0.0f) << i;
+  }
+}
+
+TEST_P(OpsTest, SoftmaxOfLargeValuesDoesNotOverflow) {
+  if (!available()) return;
+  std::vector<float> x = {1000.0f, 999.0f, -1000.0f, 1000.0f};
+  fast_->softmax(x.data(), 4);
+  const float e = std::exp(-1.0f);
+  EXPECT_NEAR(x[0], 1 / (2 + e), 1e-6f);
+  EXPECT_NEAR(x[1], e / (2 + e), 1e-6f);
+  EXPECT_EQ(x[2], 0.0f);
+}
+
+TEST_P(OpsTest, SiluMul) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    SCOPED_TRACE(n);
+    std::vector<float> gate = random_normal(n, 4, 5.0f);
+    if (n > 2) {
+      gate[0] = -120.0f;  // exp(-g) overflows in float: silu -> -0
+      gate[1] = 100.0f;
+    }
+    const std::vector<float> up = random_normal(n, 5);
+    std::vector<float> got(n), want(n);
+    fast_->silu_mul(got.data(), gate.data(), up.data(), n);
+    scalar_->silu_mul(want.data(), gate.data(), up.data(), n);
+    expect_close(got, want, 2 * kExpRelativeTolerance, 1e-30f);
+  }
+}
+
+TEST_P(OpsTest, AddDotAxpy) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    SCOPED_TRACE(n);
+    const std::vector<float> a = random_normal(n, 6), b = random_normal(n, 7);
+    std::vector<float> got(n), want(n);
+    fast_->add(got.data(), a.data(), b.data(), n);
+    scalar_->add(want.data(), a.data(), b.data(), n);
+    EXPECT_EQ(got, want);  // one rounding each: exact match
+
+    double magnitude = 0;
+    for (int64_t i = 0; i < n; ++i) magnitude += std::fabs(double{a[i]} * b[i]);
+    EXPECT_NEAR(fast_->dot(a.data(), b.data(), n), scalar_->dot(a.data(), b.data(), n),
+                kSumRelativeTolerance * magnitude);
+
+    std::vector<float> y_fast = b, y_ref = b;
+    fast_->axpy(y_fast.data(), 0.75f, a.data(), n);
+    scalar_->axpy(y_ref.data(), 0.75f, a.data(), n);
+    expect_close(y_fast, y_ref, 1e-7f, 1e-7f);  // fused vs separate multiply-add
+  }
+}
+
+TEST_P(OpsTest, Fp16RowsAreBitExact) {
+  if (!available()) return;
+  std::vector<uint16_t> every(65536);
+  for (uint32_t h = 0; h < 65536; ++h) every[h] = static_cast<uint16_t>(h);
+  std::vector<float> got(65536), want(65536);
+  fast_->fp16_to_fp32_row(every.data(), got.data(), 65536);
+  scalar_->fp16_to_fp32_row(every.data(), want.data(), 65536);
+  for (uint32_t h = 0; h < 65536; ++h) {
+    ASSERT_EQ(std::bit_cast<uint32_t>(got[h]), std::bit_cast<uint32_t>(want[h])) << h;
+  }
+
+  // Random bit patterns hit every rounding case, subnormals, overflow and NaN payloads.
+  std::mt19937 rng(8);
+  std::vector<float> values(1 << 20);
+  for (float& v : values) v = std::bit_cast<float>(static_cast<uint32_t>(rng()));
+  for (int64_t n : kLengths) {
+    std::vector<uint16_t> h_fast(n), h_ref(n);
+    fast_->fp32_to_fp16_row(values.data(), h_fast.data(), n);
+    scalar_->fp32_to_fp16_row(values.data(), h_ref.data(), n);
+    EXPECT_EQ(h_fast, h_ref) << n;
+  }
+  std::vector<uint16_t> h_fast(values.size()), h_ref(values.size());
+  fast_->fp32_to_fp16_row(values.data(), h_fast.data(), values.size());
+  scalar_->fp32_to_fp16_row(values.data(), h_ref.data(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    ASSERT_EQ(h_fast[i], h_ref[i]) << std::hex << std::bit_cast<uint32_t>(values[i]);
+  }
+}
+
+TEST_P(OpsTest, Bf16RowsAreBitExact) {
+  if (!available()) return;
+  std::mt19937 rng(9);
+  std::vector<float> values(1 << 20);
+  for (float& v : values) v = std::bit_cast<float>(static_cast<uint32_t>(rng()));
+  std::vector<uint16_t> h_fast(values.size()), h_ref(values.size());
+  fast_->fp32_to_bf16_row(values.data(), h_fast.data(), values.size());
+  scalar_->fp32_to_bf16_row(values.data(), h_ref.data(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    ASSERT_EQ(h_fast[i], h_ref[i]) << std::hex << std::bit_cast<uint32_t>(values[i]);
+  }
+  for (int64_t n : kLengths) {
+    std::vector<float> f_fast(n + 1, -1.0f), f_ref(n + 1, -1.0f);
+    fast_->bf16_to_fp32_row(h_ref.data(), f_fast.data(), n);
+    scalar_->bf16_to_fp32_row(h_ref.data(), f_ref.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(f_fast[i]), std::bit_cast<uint32_t>(f_ref[i])) << i;
+    }
+    EXPECT_EQ(f_fast[n], -1.0f) << "wrote past the end, n=" << n;
+  }
+}
+
+TEST_P(OpsTest, TailsDoNotWritePastTheEnd) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    const std::vector<float> a = random_normal(n + 16, 10), b = random_normal(n + 16, 11);
+    std::vector<float> out(n + 16, 42.0f);
+    fast_->add(out.data(), a.data(), b.data(), n);
+    fast_->silu_mul(out.data(), a.data(), b.data(), n);
+    fast_->rmsnorm(out.data(), a.data(), b.data(), n, 1e-6f);
+    for (int64_t i = n; i < n + 16; ++i) ASSERT_EQ(out[i], 42.0f) << "n=" << n << " i=" << i;
+    std::vector<uint16_t> h(n + 16, 0xABCD);
+    fast_->fp32_to_fp16_row(a.data(), h.data(), n);
+    fast_->fp32_to_bf16_row(a.data(), h.data(), n);
+    for (int64_t i = n; i < n + 16; ++i) ASSERT_EQ(h[i], 0xABCD) << "n=" << n << " i=" << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, OpsTest, ::testing::ValuesIn(testing::kFastIsas),
+                         [](const auto& info) { return testing::isa_test_name(info.param); });
+
+TEST(ScalarOpsTest, KnownValues) {
+  const KernelTable& k = *kernels_for(Isa::kScalar);
+  float x[4] = {1, 2, 3, 4};
+  const float w[4] = {1, 1, 2, 0.5f};
+  float out[4];
+  k.rmsnorm(out, x, w, 4, 0.0f);
+  const float rms = std::sqrt(30.0f / 4);
+  EXPECT_FLOAT_EQ(out[2], 3 / rms * 2);
+  k.softmax(x, 4);
+  EXPECT_FLOAT_EQ(x[0] + x[1] + x[2] + x[3], 1.0f);
+  EXPECT_FLOAT_EQ(x[3] / x[2], std::exp(1.0f));
+  const float gate[2] = {0.0f, 2.0f}, up[2] = {5.0f, 3.0f};
+  k.silu_mul(out, gate, up, 2);
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_FLOAT_EQ(out[1], 2.0f / (1 + std::exp(-2.0f)) * 3.0f);
+}
+
+}  // namespace
+}  // namespace ondol::kernels
