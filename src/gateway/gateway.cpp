@@ -71,13 +71,39 @@ asio::awaitable<void> respond_error(http::Exchange& ex, openai::ApiError e) {
 Gateway::Gateway(metrics::Registry& registry, GatewayOptions options)
     : registry_(registry), metrics_(registry), options_(std::move(options)) {}
 
+const std::shared_ptr<const RouteTable>& Gateway::table() const {
+  struct Cached {
+    const Gateway* owner = nullptr;
+    uint64_t version = 0;
+    std::shared_ptr<const RouteTable> table;
+  };
+  thread_local Cached cached;
+  uint64_t version = table_version_.load(std::memory_order_acquire);
+  if (cached.owner != this || cached.version != version) {
+    std::lock_guard lock(table_mu_);
+    cached.owner = this;
+    cached.version = table_version_.load(std::memory_order_relaxed);
+    cached.table = table_;
+  }
+  return cached.table;
+}
+
+const std::string& Gateway::master_key() const {
+  return !options_.master_key.empty() ? options_.master_key : table()->config().master_key;
+}
+
 Status Gateway::install(std::shared_ptr<GatewayConfig> config) {
-  auto previous = table_.load();
+  std::shared_ptr<const RouteTable> previous;
+  {
+    std::lock_guard lock(table_mu_);
+    previous = table_;
+  }
   auto table = RouteTable::build(config, previous.get());
   if (!table) return table.error();
   for (const auto& d : (*table)->deployments()) d->series = metrics_.deployment(d->config);
-  master_key_ = !options_.master_key.empty() ? options_.master_key : config->master_key;
-  table_.store(*table);
+  std::lock_guard lock(table_mu_);
+  table_ = std::move(*table);
+  table_version_.fetch_add(1, std::memory_order_release);
   return Ok{};
 }
 
@@ -112,7 +138,7 @@ Status Gateway::reload() {
     return st;
   }
   metrics_.config_reloads_ok->inc();
-  auto t = table_.load();
+  const auto& t = table();
   log::info("config", "reloaded",
             {{"file", options_.config_path},
              {"deployments", static_cast<int64_t>(t->deployments().size())},
@@ -123,7 +149,7 @@ Status Gateway::reload() {
 bool Gateway::is_public(std::string_view path) const {
   for (auto p : kAlwaysPublic)
     if (path == p) return true;
-  auto t = table_.load();
+  const auto& t = table();
   for (const auto& p : t->config().public_routes) {
     std::string_view route = p;
     if (route.starts_with("/v1/")) route.remove_prefix(3);
@@ -133,7 +159,7 @@ bool Gateway::is_public(std::string_view path) const {
 }
 
 bool Gateway::authorized(const http::Exchange& ex) const {
-  const std::string& key = master_key_;
+  const std::string& key = master_key();
   if (key.empty()) return true;
   std::string_view presented = ex.header("authorization");
   if (presented.starts_with("Bearer ") || presented.starts_with("bearer "))
@@ -168,8 +194,8 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
       auto endpoint = path == "/chat/completions" ? openai::Endpoint::ChatCompletions
                       : path == "/completions"    ? openai::Endpoint::Completions
                                                   : openai::Endpoint::Embeddings;
-      std::shared_ptr<const RouteTable> table = table_.load();
-      co_await proxy_request(*this, metrics_, std::move(table), endpoint, ex, request_id);
+      std::shared_ptr<const RouteTable> snapshot = table();  // held across awaits
+      co_await proxy_request(*this, metrics_, std::move(snapshot), endpoint, ex, request_id);
     }
   } else if (method != "GET" && method != "HEAD" && path != "/admin/reload") {
     openai::ApiError e = label == "other" ? openai::not_found_path(ex.path())
@@ -204,13 +230,13 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
 }
 
 asio::awaitable<void> Gateway::handle_models(http::Exchange& ex) {
-  auto table = table_.load();
+  std::shared_ptr<const RouteTable> snapshot = table();
   int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
   std::string out = R"({"object":"list","data":[)";
   bool first = true;
-  for (const auto& g : table->groups()) {
+  for (const auto& g : snapshot->groups()) {
     if (!first) out.push_back(',');
     first = false;
     out.append(R"({"id":)");
@@ -227,12 +253,12 @@ asio::awaitable<void> Gateway::handle_health(http::Exchange& ex, bool deep) {
     co_await ex.respond(200, "application/json", std::move(body));
     co_return;
   }
-  auto table = table_.load();
+  std::shared_ptr<const RouteTable> snapshot = table();
   std::string healthy = "[";
   std::string unhealthy = "[";
   int n_healthy = 0;
   int n_unhealthy = 0;
-  for (const auto& d : table->deployments()) {
+  for (const auto& d : snapshot->deployments()) {
     std::string why = co_await d->backend->probe(kProbeTimeout);
     std::string entry = "{\"model_name\":";
     log::append_json_string(entry, d->config.model_name);
@@ -265,10 +291,10 @@ asio::awaitable<void> Gateway::handle_ready(http::Exchange& ex) {
   if (s == ServingState::Starting) why = "starting";
   if (s == ServingState::Draining) why = "draining";
   if (why.empty()) {
-    auto table = table_.load();
+    std::shared_ptr<const RouteTable> snapshot = table();
     auto now = Clock::now();
     bool any = false;
-    for (const auto& d : table->deployments()) any |= !d->state->cooling_down(now);
+    for (const auto& d : snapshot->deployments()) any |= !d->state->cooling_down(now);
     if (!any) why = "no deployment is healthy";
   }
   if (!why.empty()) {
@@ -283,7 +309,7 @@ asio::awaitable<void> Gateway::handle_ready(http::Exchange& ex) {
 
 asio::awaitable<void> Gateway::handle_reload(http::Exchange& ex) {
   // Without a master key, reload is allowed only from this machine.
-  if (master_key_.empty()) {
+  if (master_key().empty()) {
     auto remote = ex.remote_address();
     if (remote != "127.0.0.1" && remote != "::1" && !remote.starts_with("::ffff:127.")) {
       openai::ApiError e{403, "Reload needs a master key or a loopback client.",
@@ -299,7 +325,7 @@ asio::awaitable<void> Gateway::handle_reload(http::Exchange& ex) {
     co_await respond_error(ex, std::move(e));
     co_return;
   }
-  auto t = table_.load();
+  const auto& t = table();
   std::string body = fmt::format(R"({{"status":"reloaded","deployments":{},"models":{}}})",
                                  t->deployments().size(), t->groups().size());
   co_await ex.respond(200, "application/json", std::move(body));

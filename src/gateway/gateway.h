@@ -35,8 +35,11 @@ class Gateway {
 
   void set_state(ServingState s) { state_.store(s); }
   ServingState state() const { return state_.load(); }
-  std::shared_ptr<const RouteTable> table() const { return table_.load(); }
-  const std::string& master_key() const { return master_key_; }
+  // The current route table. Each I/O thread keeps its own reference and refreshes it when the
+  // version moves, so the hot path takes no lock and touches no shared reference count.
+  const std::shared_ptr<const RouteTable>& table() const;
+  // The command line's key, else the config's. Empty: no auth.
+  const std::string& master_key() const;
 
  private:
   friend class Proxy;
@@ -52,8 +55,9 @@ class Gateway {
   metrics::Registry& registry_;
   GatewayMetrics metrics_;
   GatewayOptions options_;
-  std::atomic<std::shared_ptr<const RouteTable>> table_;
-  std::string master_key_;
+  mutable std::mutex table_mu_;
+  std::shared_ptr<const RouteTable> table_;   // guarded by table_mu_
+  std::atomic<uint64_t> table_version_{0};
   std::atomic<ServingState> state_{ServingState::Starting};
   std::mutex reload_mu_;
 };

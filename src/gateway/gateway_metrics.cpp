@@ -1,5 +1,9 @@
 #include "gateway/gateway_metrics.h"
 
+#include <fmt/format.h>
+
+#include <unordered_map>
+
 #include "openai/error.h"
 
 namespace ondol::gateway {
@@ -135,12 +139,43 @@ DeploymentSeries* GatewayMetrics::deployment(const DeploymentConfig& d) {
   return slot.get();
 }
 
+namespace {
+
+// Per-thread memo of resolved series, keyed by the family and the label values that vary.
+// Family::with takes a lock and builds a vector of strings; on the request path that is most of
+// the cost of counting, so each thread resolves a combination once. Label values are bounded
+// (config names, status codes), so the memo stays small.
+struct SeriesMemo {
+  std::string key;  // reused buffer: lookups allocate nothing once warm
+  std::unordered_map<std::string, void*> series;
+
+  template <typename Series, typename Resolve>
+  Series* get(const void* family, std::initializer_list<std::string_view> parts, Resolve resolve) {
+    key.assign(reinterpret_cast<const char*>(&family), sizeof(family));
+    for (auto p : parts) key.append(p).push_back('\x1f');
+    auto it = series.find(key);
+    if (it != series.end()) return static_cast<Series*>(it->second);
+    Series* s = resolve();
+    series.emplace(key, s);
+    return s;
+  }
+};
+
+thread_local SeriesMemo t_memo;
+
+}  // namespace
+
 void GatewayMetrics::request_done(std::string_view requested_model, int status,
                                   double latency_seconds) {
-  std::string code = std::to_string(status);
-  proxy_total_.with({"", "", "", "", "", "", requested_model, code})->inc();
-  total_latency_.with({"", "", "", "", "", "", requested_model, requested_model})
-      ->observe(latency_seconds);
+  char code_buf[8];
+  auto code_len = fmt::format_to_n(code_buf, sizeof(code_buf), "{}", status).size;
+  std::string_view code(code_buf, code_len);
+  t_memo.get<metrics::Counter>(&proxy_total_, {requested_model, code}, [&] {
+        return proxy_total_.with({"", "", "", "", "", "", requested_model, code});
+      })->inc();
+  t_memo.get<metrics::Histogram>(&total_latency_, {requested_model}, [&] {
+        return total_latency_.with({"", "", "", "", "", "", requested_model, requested_model});
+      })->observe(latency_seconds);
   if (status >= 400) {
     proxy_failed_
         .with({"", "", "", "", "", "", requested_model, code,
@@ -159,8 +194,15 @@ void GatewayMetrics::deployment_failure(const DeploymentConfig& d, int status) {
 
 void GatewayMetrics::http_request(std::string_view handler, std::string_view method, int status,
                                   double seconds) {
-  http_requests_.with({handler, method, std::to_string(status)})->inc();
-  http_duration_.with({handler, method})->observe(seconds);
+  char code_buf[8];
+  auto code_len = fmt::format_to_n(code_buf, sizeof(code_buf), "{}", status).size;
+  std::string_view code(code_buf, code_len);
+  t_memo.get<metrics::Counter>(&http_requests_, {handler, method, code}, [&] {
+        return http_requests_.with({handler, method, code});
+      })->inc();
+  t_memo.get<metrics::Histogram>(&http_duration_, {handler, method}, [&] {
+        return http_duration_.with({handler, method});
+      })->observe(seconds);
 }
 
 }  // namespace ondol::gateway

@@ -1,4 +1,5 @@
 #include "http/client.h"
+#include "http/deadline.h"
 
 #include <utility>
 
@@ -195,6 +196,9 @@ asio::awaitable<ClientResponse> exchange_on(Stream& stream, Connection& conn,
   }
 
   bhttp::response_parser<bhttp::buffer_body> parser;
+  // Parse every chunk already received in one go, so a burst of SSE events becomes one piece
+  // (one write to the client) instead of one per event.
+  parser.eager(true);
   // Streams are unbounded; error bodies are capped below. (Not boost::none: Beast 1.74 compares
   // the length against the optional and treats none as exceeded.)
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -225,10 +229,11 @@ asio::awaitable<ClientResponse> exchange_on(Stream& stream, Connection& conn,
   }
 
   char piece[kReadPieceBytes];
+  DeadlineRefresher deadline(r.read_timeout);
   while (!parser.is_done()) {
     parser.get().body().data = piece;
     parser.get().body().size = sizeof(piece);
-    lowest.expires_after(r.read_timeout);
+    deadline.refresh(lowest);
     co_await bhttp::async_read_some(stream, conn.buffer, parser,
                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec == bhttp::error::need_buffer) ec = {};
@@ -356,6 +361,8 @@ asio::awaitable<ClientResponse> get_once(const UpstreamTarget& target, std::stri
       co_await exchange_any(**c, target, r, sink, cancel, reusable, nothing_received);
   co_return response;
 }
+
+void close_idle_connections_on_this_thread() { thread_pool().clear(); }
 
 size_t idle_connections_on_this_thread() {
   size_t n = 0;

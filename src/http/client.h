@@ -73,4 +73,8 @@ boost::asio::awaitable<ClientResponse> get_once(const UpstreamTarget& target, st
 // Idle pooled connections on this thread (for tests and metrics).
 size_t idle_connections_on_this_thread();
 
+// Closes this thread's idle pooled connections. Called when an I/O thread's loop ends, so no
+// socket outlives the io_context it belongs to.
+void close_idle_connections_on_this_thread();
+
 }  // namespace ondol::http

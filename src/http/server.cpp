@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "common/log.h"
+#include "http/client.h"
+#include "http/deadline.h"
 
 namespace ondol::http {
 
@@ -169,7 +171,7 @@ class BeastExchange final : public Exchange {
     std::array<asio::const_buffer, 3> buffers{asio::buffer(size_line, n),
                                               asio::buffer(chunk.data(), chunk.size()),
                                               asio::buffer("\r\n", 2)};
-    stream_.expires_after(server_.options.write_timeout);
+    stream_deadline_.refresh(stream_);
     boost::system::error_code ec;
     co_await asio::async_write(stream_, buffers, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) write_failed_ = true;
@@ -251,6 +253,7 @@ class BeastExchange final : public Exchange {
   bool ended_ = false;
   bool write_failed_ = false;
   int status_ = 0;
+  DeadlineRefresher stream_deadline_{server_.options.write_timeout};
 };
 
 // Writes a server-generated error (limits, timeouts, malformed requests) and closes.
@@ -433,11 +436,13 @@ void HttpServer::run() {
     threads.emplace_back([ctx = impl_->contexts[i].get()] {
       auto guard = asio::make_work_guard(*ctx);
       ctx->run();
+      close_idle_connections_on_this_thread();
     });
   }
   {
     auto guard = asio::make_work_guard(*impl_->contexts[0]);
     impl_->contexts[0]->run();
+    close_idle_connections_on_this_thread();
   }
   for (auto& t : threads) t.join();
 }

@@ -1,0 +1,100 @@
+// LlamaModel: a loaded Llama-family model (llama, qwen2) and its batched forward pass.
+//
+// Loading maps the GGUF, reads the config, points the weight views into the mapping (no copy)
+// and sizes every scratch buffer for ModelOptions::max_batch_tokens, so forward() allocates
+// nothing. One forward() computes any mix of prefill chunks and decode steps from different
+// sequences: each matmul runs once with M = number of tokens in the batch.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/kernels/kernel_table.h"
+#include "engine/kernels/rope.h"
+#include "engine/kernels/thread_pool.h"
+#include "engine/model/batch.h"
+#include "engine/model/kv_cache.h"
+#include "engine/model/model_config.h"
+#include "engine/model/model_weights.h"
+
+namespace ondol::engine {
+
+struct ModelOptions {
+  int num_threads = 1;          // compute threads, the caller of forward() included
+  int max_batch_tokens = 512;   // most tokens one forward() may carry
+  int max_context = 0;          // longest sequence attention must cover; 0: context_length
+  // Kernel level; null: kernels::active_kernels() (tests pass kernels_for(Isa::kScalar)).
+  const kernels::KernelTable* kernels = nullptr;
+};
+
+class LlamaModel {
+ public:
+  // Takes the file: the weights are views into its mapping.
+  static Result<std::unique_ptr<LlamaModel>> load(GgufFile file, const ModelOptions& options);
+  static Result<std::unique_ptr<LlamaModel>> open(const std::string& path,
+                                                  const ModelOptions& options);
+
+  LlamaModel(const LlamaModel&) = delete;
+  LlamaModel& operator=(const LlamaModel&) = delete;
+
+  const GgufFile& file() const { return file_; }
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const ModelOptions& options() const { return options_; }
+  int vocab_size() const { return config_.vocab_size; }
+  int max_context() const { return options_.max_context; }
+
+  // A KvCacheConfig for this model's layer count and head shape.
+  KvCacheConfig kv_cache_config(int num_blocks, KvDtype dtype) const;
+
+  // logits: (batch.num_logits(), vocab_size) floats, one row per token that wants logits, in
+  // batch order. Writes the batch's K/V into kv before attending. An Error (nothing computed)
+  // for a batch that does not fit the options, a token id outside the vocabulary, a position
+  // beyond max_context or not covered by its sequence's block table.
+  Status forward(const Batch& batch, const KvView& kv, float* logits);
+
+ private:
+  LlamaModel(GgufFile file, const ModelConfig& config, ModelWeights weights,
+             const ModelOptions& options);
+
+  Status check(const Batch& batch, const KvView& kv) const;
+  void embed(const Batch& batch);
+  void attention_block(int layer, const Batch& batch, const KvView& kv);
+  void store_kv(int layer, const Batch& batch, const KvView& kv);
+  void attend(int layer, const Batch& batch, const KvView& kv);
+  void ffn_block(int layer, int64_t n);
+  void output(const Batch& batch, float* logits);
+  void matmul(const kernels::WeightMatrix& w, const float* x, int64_t n, float* y);
+
+  GgufFile file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  ModelOptions options_;
+  const kernels::KernelTable& kernels_;
+  kernels::Rope rope_;
+  std::unique_ptr<kernels::ThreadPool> pool_;
+
+  // Activations for T = max_batch_tokens rows, allocated once at load.
+  std::vector<float> x_;    // (T, dim) residual stream
+  std::vector<float> xb_;   // (T, dim) normed input of a block; also a block's output
+  std::vector<float> q_;    // (T, num_heads * head_dim)
+  std::vector<float> k_;    // (T, num_kv_heads * head_dim)
+  std::vector<float> v_;    // (T, num_kv_heads * head_dim)
+  std::vector<float> att_;  // (T, num_heads * head_dim) attention output
+  std::vector<float> hb_;   // (T, ffn_dim) gate, then silu(gate) * up
+  std::vector<float> hb2_;  // (T, ffn_dim) up
+  // Attention: each of num_slices slices has (max_context) scores + 2 * head_dim floats
+  // for F16 K/V rows converted to F32.
+  int64_t num_slices_ = 0;
+  int64_t slice_floats_ = 0;
+  std::vector<float> att_scratch_;  // (num_slices, slice_floats)
+  // Matmul activation conversions (Q8 blocks, BF16), 64-byte aligned.
+  std::unique_ptr<std::byte[]> matmul_scratch_storage_;
+  std::byte* matmul_scratch_ = nullptr;
+};
+
+}  // namespace ondol::engine
