@@ -237,6 +237,17 @@ asio::awaitable<ClientResponse> exchange_on(Stream& stream, Connection& conn,
     co_await bhttp::async_read_some(stream, conn.buffer, parser,
                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec == bhttp::error::need_buffer) ec = {};
+    // read_some hands over one chunk per call; parse whatever else is already buffered too, so
+    // that all the events of one TCP read reach the client in one write.
+    while (!ec && !parser.is_done() && parser.get().body().size > 0 && conn.buffer.size() > 0) {
+      size_t used = parser.put(conn.buffer.data(), ec);
+      conn.buffer.consume(used);
+      if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) {
+        ec = {};
+        break;
+      }
+      if (used == 0) break;
+    }
     if (ec) {
       cancel.clear_handler();
       out.failure = classify(ec, cancel);
