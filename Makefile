@@ -1,7 +1,8 @@
 # ondol — the two commands a new user runs:
 #   make serve   install what is missing, build, start the server on its embedded default
 #   make test    install what is missing, build, run every test (unit + end-to-end)
-# Other targets: build, asan (sanitizer build + unit tests), bench-gateway, format, clean.
+# Other targets: build, unit-test, e2e-test, asan-test (the same under ASan/UBSan),
+# bench-gateway, format, clean.
 
 PRESET      ?= release
 BUILD_DIR   := build/$(PRESET)
@@ -13,9 +14,9 @@ JOBS        ?= $(shell nproc)
 DEBIAN_PACKAGES := g++ cmake ninja-build ccache pkg-config git curl ca-certificates \
   libboost-dev libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev rapidjson-dev \
   libsimdjson-dev libxxhash-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  nginx wrk
+  nginx wrk openssl prometheus
 
-.PHONY: deps build serve test unit-test e2e-test asan bench-gateway format clean
+.PHONY: deps build serve test unit-test e2e-test asan-test bench-gateway format clean
 
 # Installs only what is missing, so a second run costs a few dpkg queries and no network.
 deps:
@@ -43,10 +44,16 @@ e2e-test: build
 	npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
 	ONDOL_BIN=$(CURDIR)/$(ONDOL) npm --prefix tests/e2e test
 
-test: unit-test e2e-test
+test: unit-test e2e-test asan-test
 
-asan:
-	$(MAKE) PRESET=asan unit-test
+# The sanitizer pass: unit tests and the whole end-to-end suite against an ASan/UBSan binary.
+asan-test: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --preset asan -j $(JOBS)
+	npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ONDOL_BIN=$(CURDIR)/build/asan/apps/ondol/ondol \
+	  npm --prefix tests/e2e test
 
 bench-gateway: build
 	ONDOL_BIN=$(CURDIR)/$(ONDOL) bench/gateway/run.sh

@@ -114,6 +114,35 @@ class RelaySink final : public http::BodySink {
   double first_piece_seconds_ = -1;
 };
 
+struct AccessRecord {
+  std::string_view request_id;
+  int status = 0;
+  std::string_view model;
+  std::string_view deployment;
+  int attempts = 0;
+  bool stream = false;
+  double ttft_seconds = -1;
+  Usage usage;
+};
+
+// One access-log line per API request, whatever its outcome.
+void log_access(const http::Exchange& ex, const AccessRecord& r) {
+  if (!log::enabled(log::Level::Info)) return;
+  log::info("access", "request",
+            {{"request_id", r.request_id},
+             {"method", ex.method()},
+             {"path", ex.path()},
+             {"status", r.status},
+             {"model", r.model},
+             {"deployment", r.deployment},
+             {"attempts", r.attempts},
+             {"stream", r.stream},
+             {"latency_ms", ex.elapsed_seconds() * 1000},
+             {"ttft_ms", r.ttft_seconds >= 0 ? r.ttft_seconds * 1000 : -1.0},
+             {"prompt_tokens", r.usage.prompt_tokens},
+             {"completion_tokens", r.usage.completion_tokens}});
+}
+
 bool retryable_status(int status) { return status == 408 || status == 429 || status >= 500; }
 
 // The client-facing error once every attempt has failed.
@@ -146,6 +175,7 @@ asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
     int status = err->status;
     std::string body = err->to_json();
     co_await ex.respond(status, "application/json", std::move(body));
+    log_access(ex, {.request_id = request_id, .status = status});
     co_return;
   }
   auto& req = std::get<openai::ProxyRequest>(parsed);
@@ -155,6 +185,8 @@ asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
     metrics.request_done("", err.status, ex.elapsed_seconds());
     std::string body = err.to_json();
     co_await ex.respond(err.status, "application/json", std::move(body));
+    log_access(ex, {.request_id = request_id, .status = err.status, .model = req.model,
+                    .stream = req.stream});
     co_return;
   }
 
@@ -165,6 +197,7 @@ asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
   AttemptPlanner planner(*group, config.router);
   http::ClientResponse last;
   Deployment* served_by = nullptr;
+  Deployment* last_tried = nullptr;
   RelaySink sink(ex, req.stream);
   std::string body_cache_model;
   std::string body;
@@ -176,6 +209,7 @@ asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
     if (!d) break;
     if (planner.attempts() > 1) metrics.retries->inc();
     if (planner.in_fallback()) metrics.fallbacks->inc();
+    last_tried = d;
     const DeploymentConfig& dc = d->config;
     if (body_cache_model != dc.upstream_model) {
       body = openai::upstream_body(req, dc.upstream_model, config.drop_params);
@@ -300,21 +334,15 @@ asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
       s->total_tokens->inc(static_cast<double>(std::max<int64_t>(0, sink.usage.prompt_tokens) +
                                                std::max<int64_t>(0, sink.usage.completion_tokens)));
   }
-  if (log::enabled(log::Level::Info)) {
-    log::info("access", "request",
-              {{"request_id", request_id},
-               {"method", ex.method()},
-               {"path", ex.path()},
-               {"status", final_status},
-               {"model", req.model},
-               {"deployment", served_by ? std::string_view(served_by->config.id) : std::string_view()},
-               {"attempts", planner.attempts()},
-               {"stream", req.stream},
-               {"latency_ms", total_s * 1000},
-               {"ttft_ms", sink.first_piece_seconds() >= 0 ? sink.first_piece_seconds() * 1000 : -1.0},
-               {"prompt_tokens", sink.usage.prompt_tokens},
-               {"completion_tokens", sink.usage.completion_tokens}});
-  }
+  Deployment* named = served_by ? served_by : last_tried;
+  log_access(ex, {.request_id = request_id,
+                  .status = final_status,
+                  .model = req.model,
+                  .deployment = named ? std::string_view(named->config.id) : std::string_view(),
+                  .attempts = planner.attempts(),
+                  .stream = req.stream,
+                  .ttft_seconds = sink.first_piece_seconds(),
+                  .usage = sink.usage});
 }
 
 }  // namespace ondol::gateway

@@ -62,6 +62,41 @@ struct Watch {
   Event finished;
 };
 
+// A deadline for reading a request. tcp_stream's own timeout closes the socket when it fires,
+// which leaves no way to answer 408; this one only cancels the read, so the session can still
+// tell the client why it is being disconnected.
+class ReadDeadline {
+ public:
+  explicit ReadDeadline(const asio::any_io_executor& ex)
+      : timer_(ex), state_(std::make_shared<State>()) {}
+
+  void arm(tcp::socket& socket, std::chrono::milliseconds timeout) {
+    state_->socket = &socket;
+    state_->fired = false;
+    timer_.expires_after(timeout);
+    timer_.async_wait([state = state_](const boost::system::error_code& ec) {
+      if (ec || !state->socket) return;  // cancelled, or the read finished first
+      state->fired = true;
+      boost::system::error_code ignored;
+      state->socket->cancel(ignored);
+    });
+  }
+  // Ends the deadline; returns true when it fired (the read was cut short by it).
+  bool disarm() {
+    state_->socket = nullptr;
+    timer_.cancel();
+    return state_->fired;
+  }
+
+ private:
+  struct State {
+    tcp::socket* socket = nullptr;  // valid while armed: the session is inside the read
+    bool fired = false;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -302,6 +337,7 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   auto executor = co_await asio::this_coro::executor;
+  ReadDeadline deadline(executor);
 
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -309,19 +345,24 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket) {
     parser.body_limit(options.max_body_bytes);
 
     // Idle: the wait for a request's headers (also bounds a client that sends them slowly).
-    stream.expires_after(options.idle_timeout);
+    // Reads run under ReadDeadline, not the stream's timer (a write may have armed that).
+    stream.expires_never();
+    deadline.arm(stream.socket(), options.idle_timeout);
     co_await bhttp::async_read_header(stream, buffer, parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
+    bool timed_out = deadline.disarm();
     auto started = Clock::now();
     if (ec) {
-      if (ec == bhttp::error::header_limit) {
+      if (timed_out) {
+        // A partial request gets told; an idle keep-alive connection just closes.
+        if (buffer.size() > 0)
+          co_await write_error(*this, stream, 408, "Timed out reading the request headers.");
+      } else if (ec == bhttp::error::header_limit) {
         co_await write_error(*this, stream, 431, "Request headers are too large.");
       } else if (ec == bhttp::error::body_limit) {  // Content-Length alone is over the limit
         std::string message = fmt::format("Request body is larger than the limit of {} bytes.",
                                           options.max_body_bytes);
         co_await write_error(*this, stream, 413, message);
-      } else if (ec == beast::error::timeout && buffer.size() > 0) {
-        co_await write_error(*this, stream, 408, "Timed out reading the request headers.");
       } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
                  ec != asio::error::connection_reset && ec != asio::error::eof &&
                  ec != asio::error::operation_aborted) {
@@ -335,16 +376,17 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket) {
       co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
     }
-    stream.expires_after(options.read_timeout);
+    deadline.arm(stream.socket(), options.read_timeout);
     co_await bhttp::async_read(stream, buffer, parser,
                                asio::redirect_error(asio::use_awaitable, ec));
+    timed_out = deadline.disarm();
     if (ec) {
-      if (ec == bhttp::error::body_limit) {
+      if (timed_out) {
+        co_await write_error(*this, stream, 408, "Timed out reading the request body.");
+      } else if (ec == bhttp::error::body_limit) {
         std::string message = fmt::format("Request body is larger than the limit of {} bytes.",
                                           options.max_body_bytes);
         co_await write_error(*this, stream, 413, message);
-      } else if (ec == beast::error::timeout) {
-        co_await write_error(*this, stream, 408, "Timed out reading the request body.");
       } else if (ec != bhttp::error::end_of_stream && ec != asio::error::connection_reset &&
                  ec != asio::error::eof) {
         std::string message = "Malformed HTTP request: " + ec.message();
@@ -352,8 +394,6 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket) {
       }
       break;
     }
-    stream.expires_never();
-
     auto request = parser.release();
     auto watch = std::make_shared<Watch>(executor);
     BeastExchange exchange(*this, stream, request, remote, started, watch);

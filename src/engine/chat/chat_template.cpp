@@ -23,7 +23,8 @@ std::string_view strip(std::string_view s) {
 // (message['role'] == 'user') != (loop.index0 % 2 == 0) → raise, as the templates check.
 Status check_alternation(std::span<const ChatMessage> messages) {
   for (size_t i = 0; i < messages.size(); ++i) {
-    if ((messages[i].role == "user") != (i % 2 == 0)) return make_error(std::string(kAlternateError));
+    if ((messages[i].role == "user") != (i % 2 == 0))
+      return make_error(std::string(kAlternateError));
   }
   return Ok{};
 }
@@ -53,14 +54,22 @@ Result<std::string> ChatTemplate::apply(std::span<const ChatMessage> messages,
                                         bool add_generation_prompt) const {
   if (messages.empty()) return make_error("messages must not be empty");
   switch (spec_.family) {
-    case ChatTemplateFamily::ChatMl: return apply_chatml(messages, add_generation_prompt);
-    case ChatTemplateFamily::Llama2: return apply_llama2(messages);
-    case ChatTemplateFamily::Llama3: return apply_llama3(messages, add_generation_prompt);
-    case ChatTemplateFamily::Mistral: return apply_mistral(messages);
-    case ChatTemplateFamily::Phi3: return apply_phi3(messages);
-    case ChatTemplateFamily::Zephyr: return apply_zephyr(messages, add_generation_prompt);
-    case ChatTemplateFamily::Gemma: return apply_gemma(messages, add_generation_prompt);
-    case ChatTemplateFamily::Plain: return apply_plain(messages, add_generation_prompt);
+    case ChatTemplateFamily::ChatMl:
+      return apply_chatml(messages, add_generation_prompt);
+    case ChatTemplateFamily::Llama2:
+      return apply_llama2(messages);
+    case ChatTemplateFamily::Llama3:
+      return apply_llama3(messages, add_generation_prompt);
+    case ChatTemplateFamily::Mistral:
+      return apply_mistral(messages);
+    case ChatTemplateFamily::Phi3:
+      return apply_phi3(messages);
+    case ChatTemplateFamily::Zephyr:
+      return apply_zephyr(messages, add_generation_prompt);
+    case ChatTemplateFamily::Gemma:
+      return apply_gemma(messages, add_generation_prompt);
+    case ChatTemplateFamily::Plain:
+      return apply_plain(messages, add_generation_prompt);
   }
   return apply_plain(messages, add_generation_prompt);
 }
@@ -147,8 +156,9 @@ Result<std::string> ChatTemplate::apply_mistral(std::span<const ChatMessage> m) 
     } else if (msg.role == "system" && spec_.system_placement == SystemPlacement::OwnTurn) {
       append(out, "[SYSTEM_PROMPT] ", msg.content, "[/SYSTEM_PROMPT]");
     } else {
-      return make_error("Only user and assistant roles are supported, with the exception of an "
-                        "initial optional system message!");
+      return make_error(
+          "Only user and assistant roles are supported, with the exception of an "
+          "initial optional system message!");
     }
   }
   return out;
@@ -212,7 +222,8 @@ Result<std::string> ChatTemplate::apply_plain(std::span<const ChatMessage> m, bo
   std::string out;
   for (const ChatMessage& msg : m) {
     std::string role = msg.role;
-    if (!role.empty() && role[0] >= 'a' && role[0] <= 'z') role[0] = static_cast<char>(role[0] - 'a' + 'A');
+    if (!role.empty() && role[0] >= 'a' && role[0] <= 'z')
+      role[0] = static_cast<char>(role[0] - 'a' + 'A');
     append(out, role, ": ", msg.content, "\n");
   }
   if (gen) out.append("Assistant:");

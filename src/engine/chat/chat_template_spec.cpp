@@ -28,10 +28,18 @@ std::string unescape_jinja(std::string_view text) {
     }
     const char c = text[++i];
     switch (c) {
-      case 'n': out.push_back('\n'); break;
-      case 't': out.push_back('\t'); break;
-      case 'r': out.push_back('\r'); break;
-      default: out.push_back(c); break;  // \' \" \\ and anything else: the character itself
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      default:
+        out.push_back(c);
+        break;  // \' \" \\ and anything else: the character itself
     }
   }
   return out;
@@ -101,14 +109,22 @@ void detect_mistral_variant(std::string_view s, ChatTemplateSpec& spec) {
 
 std::string_view family_name(ChatTemplateFamily family) {
   switch (family) {
-    case ChatTemplateFamily::Plain: return "plain";
-    case ChatTemplateFamily::ChatMl: return "chatml";
-    case ChatTemplateFamily::Llama2: return "llama2";
-    case ChatTemplateFamily::Llama3: return "llama3";
-    case ChatTemplateFamily::Mistral: return "mistral";
-    case ChatTemplateFamily::Phi3: return "phi3";
-    case ChatTemplateFamily::Zephyr: return "zephyr";
-    case ChatTemplateFamily::Gemma: return "gemma";
+    case ChatTemplateFamily::Plain:
+      return "plain";
+    case ChatTemplateFamily::ChatMl:
+      return "chatml";
+    case ChatTemplateFamily::Llama2:
+      return "llama2";
+    case ChatTemplateFamily::Llama3:
+      return "llama3";
+    case ChatTemplateFamily::Mistral:
+      return "mistral";
+    case ChatTemplateFamily::Phi3:
+      return "phi3";
+    case ChatTemplateFamily::Zephyr:
+      return "zephyr";
+    case ChatTemplateFamily::Gemma:
+      return "gemma";
   }
   return "plain";
 }
@@ -126,8 +142,8 @@ ChatTemplateSpec detect_chat_template(std::string_view s) {
     spec.family = ChatTemplateFamily::Llama3;
   } else if (contains(s, "<start_of_turn>")) {
     spec.family = ChatTemplateFamily::Gemma;
-    spec.system_placement = contains(s, "first_user_prefix") ? SystemPlacement::FirstUser
-                                                             : SystemPlacement::Refused;
+    spec.system_placement =
+        contains(s, "first_user_prefix") ? SystemPlacement::FirstUser : SystemPlacement::Refused;
   } else if (contains(s, "[INST]")) {
     if (contains(s, "<<SYS>>")) {
       spec.family = ChatTemplateFamily::Llama2;

@@ -13,8 +13,8 @@ namespace ondol::engine {
 
 struct BatchToken {
   TokenId token = 0;
-  int32_t position = 0;   // index of this token in its sequence (0 = first)
-  int32_t seq_slot = 0;   // which KvView block table holds the sequence's K/V
+  int32_t position = 0;  // index of this token in its sequence (0 = first)
+  int32_t seq_slot = 0;  // which KvView block table holds the sequence's K/V
   bool wants_logits = false;
 };
 

@@ -15,15 +15,36 @@ namespace ondol::engine {
 namespace {
 
 constexpr DummyShape kShapes[] = {
-    {.name = "llama-110m", .arch = Architecture::kLlama, .dim = 768, .num_layers = 12,
-     .num_heads = 12, .num_kv_heads = 12, .ffn_dim = 2048, .vocab_size = 32000,
-     .context_length = 2048, .tied_embeddings = true},
-    {.name = "tiny", .arch = Architecture::kLlama, .dim = 256, .num_layers = 2, .num_heads = 4,
-     .num_kv_heads = 2, .ffn_dim = 512, .vocab_size = 1024, .context_length = 256,
+    {.name = "llama-110m",
+     .arch = Architecture::kLlama,
+     .dim = 768,
+     .num_layers = 12,
+     .num_heads = 12,
+     .num_kv_heads = 12,
+     .ffn_dim = 2048,
+     .vocab_size = 32000,
+     .context_length = 2048,
+     .tied_embeddings = true},
+    {.name = "tiny",
+     .arch = Architecture::kLlama,
+     .dim = 256,
+     .num_layers = 2,
+     .num_heads = 4,
+     .num_kv_heads = 2,
+     .ffn_dim = 512,
+     .vocab_size = 1024,
+     .context_length = 256,
      .tied_embeddings = false},
-    {.name = "tiny-qwen2", .arch = Architecture::kQwen2, .dim = 256, .num_layers = 2,
-     .num_heads = 4, .num_kv_heads = 2, .ffn_dim = 512, .vocab_size = 1024,
-     .context_length = 256, .tied_embeddings = false},
+    {.name = "tiny-qwen2",
+     .arch = Architecture::kQwen2,
+     .dim = 256,
+     .num_layers = 2,
+     .num_heads = 4,
+     .num_kv_heads = 2,
+     .ffn_dim = 512,
+     .vocab_size = 1024,
+     .context_length = 256,
+     .tied_embeddings = false},
 };
 
 constexpr int kNumByteTokens = 256;
@@ -111,7 +132,9 @@ Vocabulary make_vocabulary(int vocab_size) {
 
 }  // namespace
 
-std::span<const DummyShape> dummy_shapes() { return kShapes; }
+std::span<const DummyShape> dummy_shapes() {
+  return kShapes;
+}
 
 std::optional<DummyShape> find_dummy_shape(std::string_view name) {
   for (const DummyShape& s : kShapes) {
@@ -125,7 +148,8 @@ Status write_dummy_model(std::string_view shape_name, kernels::WeightType type,
   auto shape = find_dummy_shape(shape_name);
   if (!shape) {
     std::string names;
-    for (const DummyShape& s : kShapes) names += fmt::format("{}{}", names.empty() ? "" : ", ", s.name);
+    for (const DummyShape& s : kShapes)
+      names += fmt::format("{}{}", names.empty() ? "" : ", ", s.name);
     return make_error(fmt::format("unknown model shape '{}' (known: {})", shape_name, names));
   }
   return write_dummy_model(*shape, type, path, seed);
@@ -140,8 +164,8 @@ Status write_dummy_model(const DummyShape& s, kernels::WeightType type, const st
   const int head_dim = s.dim / s.num_heads;
   for (int k : {s.dim, s.ffn_dim, s.num_heads * head_dim}) {
     if (!kernels::is_valid_row_length(type, k)) {
-      return make_error(fmt::format("shape '{}' has rows of {} values, not whole {} blocks",
-                                    s.name, k, kernels::weight_type_info(type).name));
+      return make_error(fmt::format("shape '{}' has rows of {} values, not whole {} blocks", s.name,
+                                    k, kernels::weight_type_info(type).name));
     }
   }
 
@@ -149,8 +173,8 @@ Status write_dummy_model(const DummyShape& s, kernels::WeightType type, const st
   const std::string arch(architecture_name(s.arch));
   const std::string p = arch + ".";
   w.set_string("general.architecture", arch);
-  w.set_string("general.name", fmt::format("ondol dummy {} {}", s.name,
-                                           kernels::weight_type_info(type).name));
+  w.set_string("general.name",
+               fmt::format("ondol dummy {} {}", s.name, kernels::weight_type_info(type).name));
   w.set_u32(p + "context_length", s.context_length);
   w.set_u32(p + "embedding_length", s.dim);
   w.set_u32(p + "feed_forward_length", s.ffn_dim);

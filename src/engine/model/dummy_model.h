@@ -43,7 +43,7 @@ std::optional<DummyShape> find_dummy_shape(std::string_view name);
 // row length `type` cannot hold (Q4_K needs multiples of 256) or an I/O failure give an Error.
 Status write_dummy_model(std::string_view shape_name, kernels::WeightType type,
                          const std::string& path, uint64_t seed = 0);
-Status write_dummy_model(const DummyShape& shape, kernels::WeightType type,
-                         const std::string& path, uint64_t seed = 0);
+Status write_dummy_model(const DummyShape& shape, kernels::WeightType type, const std::string& path,
+                         uint64_t seed = 0);
 
 }  // namespace ondol::engine

@@ -9,15 +9,15 @@ namespace ondol::engine {
 Result<KvCache> KvCache::create(const KvCacheConfig& config) {
   if (config.num_layers <= 0 || config.num_kv_heads <= 0 || config.head_dim <= 0 ||
       config.num_blocks <= 0) {
-    return make_error(fmt::format("invalid KV cache shape: {} layers, {} kv heads, head_dim {}, "
-                                  "{} blocks",
-                                  config.num_layers, config.num_kv_heads, config.head_dim,
-                                  config.num_blocks));
+    return make_error(
+        fmt::format("invalid KV cache shape: {} layers, {} kv heads, head_dim {}, "
+                    "{} blocks",
+                    config.num_layers, config.num_kv_heads, config.head_dim, config.num_blocks));
   }
   KvCache cache;
   cache.config_ = config;
-  cache.layer_bytes_ = int64_t{config.num_blocks} * kBlockSize * cache.kv_dim() *
-                       cache.bytes_per_value();
+  cache.layer_bytes_ =
+      int64_t{config.num_blocks} * kBlockSize * cache.kv_dim() * cache.bytes_per_value();
   const size_t total = static_cast<size_t>(cache.layer_bytes_) * config.num_layers;
   cache.keys_.resize(total);
   cache.values_.resize(total);
@@ -57,11 +57,13 @@ void KvCache::release(BlockTable& table) {
 }
 
 std::byte* KvCache::at(const std::vector<std::byte>& pool, int layer, BlockId block,
-                       int slot) const {
+                       int kv_head) const {
   assert(layer >= 0 && layer < config_.num_layers);
-  assert(block >= 0 && block < config_.num_blocks && slot >= 0 && slot < kBlockSize);
-  const int64_t offset = layer * layer_bytes_ +
-                         (int64_t{block} * kBlockSize + slot) * kv_dim() * bytes_per_value();
+  assert(block >= 0 && block < config_.num_blocks);
+  assert(kv_head >= 0 && kv_head < config_.num_kv_heads);
+  const int64_t head_bytes = int64_t{kBlockSize} * config_.head_dim * bytes_per_value();
+  const int64_t offset =
+      layer * layer_bytes_ + (int64_t{block} * config_.num_kv_heads + kv_head) * head_bytes;
   // The pools are owned (non-const) by this object; const only marks the accessor.
   return const_cast<std::byte*>(pool.data()) + offset;
 }

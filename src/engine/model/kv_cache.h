@@ -1,8 +1,9 @@
 // KvCache: the keys and values of every cached token, paged. Per layer a K pool and a V pool of
-// num_blocks blocks of kBlockSize tokens, laid out [block][slot][kv_head][head_dim], stored as
-// F32 or F16. A sequence owns a BlockTable (block ids in position order): position p lives in
-// block table[p / kBlockSize] at slot p % kBlockSize. Blocks come from a free list here; the
-// scheduler decides who gets them (and, later, shares full blocks between prefixes).
+// num_blocks blocks of kBlockSize tokens, laid out [block][kv_head][slot][head_dim] (as vLLM
+// does, so one head's 16 rows of a block are contiguous for attention), stored as F32 or F16. A
+// sequence owns a BlockTable (block ids in position order): position p lives in block table[p /
+// kBlockSize] at slot p % kBlockSize. Blocks come from a free list here; the scheduler decides who
+// gets them (and, later, shares full blocks between prefixes).
 #pragma once
 
 #include <cstddef>
@@ -54,24 +55,29 @@ class KvCache {
   // Returns every block of `table` to the free list and clears it.
   void release(BlockTable& table);
 
-  // The kv_dim values of one token in a layer's K or V pool (F32 or F16 per dtype()).
-  std::byte* key(int layer, BlockId block, int slot) { return at(keys_, layer, block, slot); }
-  std::byte* value(int layer, BlockId block, int slot) { return at(values_, layer, block, slot); }
-  const std::byte* key(int layer, BlockId block, int slot) const {
-    return at(keys_, layer, block, slot);
+  // One head of one block in a layer's K or V pool: (kBlockSize, head_dim) values, F32 or F16
+  // per dtype(); the token in slot s starts s * head_dim values in.
+  std::byte* key_block(int layer, BlockId block, int kv_head) {
+    return at(keys_, layer, block, kv_head);
   }
-  const std::byte* value(int layer, BlockId block, int slot) const {
-    return at(values_, layer, block, slot);
+  std::byte* value_block(int layer, BlockId block, int kv_head) {
+    return at(values_, layer, block, kv_head);
+  }
+  const std::byte* key_block(int layer, BlockId block, int kv_head) const {
+    return at(keys_, layer, block, kv_head);
+  }
+  const std::byte* value_block(int layer, BlockId block, int kv_head) const {
+    return at(values_, layer, block, kv_head);
   }
 
  private:
   KvCache() = default;
-  std::byte* at(const std::vector<std::byte>& pool, int layer, BlockId block, int slot) const;
+  std::byte* at(const std::vector<std::byte>& pool, int layer, BlockId block, int kv_head) const;
 
   KvCacheConfig config_;
-  int64_t layer_bytes_ = 0;  // one layer's pool: num_blocks * kBlockSize * kv_dim values
-  std::vector<std::byte> keys_;    // (num_layers, num_blocks, kBlockSize, kv_dim)
-  std::vector<std::byte> values_;  // (num_layers, num_blocks, kBlockSize, kv_dim)
+  int64_t layer_bytes_ = 0;        // one layer's pool: num_blocks * kBlockSize * kv_dim values
+  std::vector<std::byte> keys_;    // (num_layers, num_blocks, num_kv_heads, kBlockSize, head_dim)
+  std::vector<std::byte> values_;  // (num_layers, num_blocks, num_kv_heads, kBlockSize, head_dim)
   std::vector<BlockId> free_;      // a stack: the most recently freed block is reused first
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 
@@ -17,8 +18,8 @@ constexpr int64_t kMaxBatchTokensLimit = 1 << 16;
 int64_t max_matmul_scratch_bytes(const ModelWeights& w, int64_t m) {
   int64_t bytes = kernels::matmul_scratch_bytes(w.output.type, m, w.output.num_cols);
   for (const LayerWeights& l : w.layers) {
-    for (const kernels::WeightMatrix* mat : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up,
-                                             &l.w_down}) {
+    for (const kernels::WeightMatrix* mat :
+         {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       bytes = std::max(bytes, kernels::matmul_scratch_bytes(mat->type, m, mat->num_cols));
     }
   }
@@ -69,9 +70,12 @@ LlamaModel::LlamaModel(GgufFile file, const ModelConfig& config, ModelWeights we
   att_.resize(t * c.q_dim());
   hb_.resize(t * c.ffn_dim);
   hb2_.resize(t * c.ffn_dim);
-  num_slices_ = int64_t{options_.num_threads} * kernels::ThreadPool::kChunksPerThread;
-  slice_floats_ = options_.max_context + 2 * int64_t{c.head_dim};
+  run_begin_.resize(t + 1);
+  max_blocks_ = (int64_t{options_.max_context} + kBlockSize - 1) / kBlockSize;
+  num_slices_ = options_.num_threads;
+  slice_floats_ = 2 * max_blocks_ * kBlockSize * c.head_dim + options_.max_context;
   att_scratch_.resize(static_cast<size_t>(num_slices_ * slice_floats_));
+  block_ptrs_.resize(static_cast<size_t>(num_slices_ * 2 * max_blocks_));
   const int64_t scratch = max_matmul_scratch_bytes(weights_, options_.max_batch_tokens);
   matmul_scratch_storage_ = std::make_unique<std::byte[]>(scratch + kernels::kMatmulScratchAlign);
   const auto base = reinterpret_cast<uintptr_t>(matmul_scratch_storage_.get());
@@ -104,8 +108,8 @@ Status LlamaModel::check(const Batch& batch, const KvView& kv) const {
       return make_error(fmt::format("token id {} outside the vocabulary", t.token));
     }
     if (t.position < 0 || t.position >= options_.max_context) {
-      return make_error(fmt::format("position {} outside [0, {})", t.position,
-                                    options_.max_context));
+      return make_error(
+          fmt::format("position {} outside [0, {})", t.position, options_.max_context));
     }
     if (t.seq_slot < 0 || static_cast<size_t>(t.seq_slot) >= kv.tables.size() ||
         kv.tables[t.seq_slot] == nullptr) {
@@ -113,8 +117,8 @@ Status LlamaModel::check(const Batch& batch, const KvView& kv) const {
     }
     const BlockTable& table = *kv.tables[t.seq_slot];
     if (static_cast<int64_t>(table.size()) * kBlockSize <= t.position) {
-      return make_error(fmt::format("block table of slot {} does not cover position {}",
-                                    t.seq_slot, t.position));
+      return make_error(
+          fmt::format("block table of slot {} does not cover position {}", t.seq_slot, t.position));
     }
   }
   return Ok{};
@@ -133,15 +137,59 @@ Status LlamaModel::forward(const Batch& batch, const KvView& kv, float* logits) 
 }
 
 void LlamaModel::matmul(const kernels::WeightMatrix& w, const float* x, int64_t n, float* y) {
-  kernels::matmul(kernels_,
-                  kernels::MatmulArgs{.w = w,
-                                      .x = x,
-                                      .num_tokens = n,
-                                      .x_stride = w.num_cols,
-                                      .y = y,
-                                      .y_stride = w.num_rows,
-                                      .scratch = matmul_scratch_},
-                  pool_.get());
+  const kernels::WeightMatrix* ws[] = {&w};
+  float* ys[] = {y};
+  matmul_shared_input(ws, ys, x, n);
+}
+
+// y_i = x · W_iᵀ for weights that read the same input (Q/K/V, gate/up): x is converted once for
+// the kernels and all output rows are split over the pool in one parallel_for, so a layer has
+// 4 synchronisation points instead of 7. Weights of different types or widths fall back to one
+// call each.
+void LlamaModel::matmul_shared_input(std::span<const kernels::WeightMatrix* const> ws,
+                                     std::span<float* const> ys, const float* x, int64_t n) {
+  const kernels::WeightType type = ws[0]->type;
+  const int64_t k = ws[0]->num_cols;
+  for (size_t i = 1; i < ws.size(); ++i) {
+    if (ws[i]->type != type || ws[i]->num_cols != k) {
+      for (size_t j = 0; j < ws.size(); ++j)
+        matmul_shared_input(ws.subspan(j, 1), ys.subspan(j, 1), x, n);
+      return;
+    }
+  }
+  // Rows are split in units of whole register tiles and cache lines of y.
+  constexpr int64_t kRowsPerUnit = 16;
+  const kernels::MatmulKernel& kernel = kernels::matmul_kernel(kernels_, type);
+  kernels::PreparedActivations px;
+  if (n == 1 || kernel.activation == kernels::ActivationType::kF32) {
+    px = kernels::prepare_activations(kernels_, type, x, n, k, k, matmul_scratch_);
+  } else {
+    const int64_t row = kernels::activation_row_bytes(kernel.activation, k);
+    pool_->parallel_for(n, [&](int64_t begin, int64_t end) {
+      kernels::prepare_activations(kernels_, type, x + begin * k, end - begin, k, k,
+                                   matmul_scratch_ + begin * row);
+    });
+    px = {kernel.activation, reinterpret_cast<const uint8_t*>(matmul_scratch_), row, n, k};
+  }
+  assert(ws.size() <= kMaxSharedInput && ws.size() == ys.size());
+  int64_t unit_end[kMaxSharedInput];  // cumulative units of weights 0..i
+  int64_t units = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    units += (ws[i]->num_rows + kRowsPerUnit - 1) / kRowsPerUnit;
+    unit_end[i] = units;
+  }
+  pool_->parallel_for(units, [&](int64_t begin, int64_t end) {
+    size_t i = 0;
+    int64_t first = 0;  // first unit of weight i
+    while (begin < end) {
+      while (begin >= unit_end[i]) first = unit_end[i++];
+      const int64_t stop = std::min(end, unit_end[i]);
+      const kernels::WeightMatrix& w = *ws[i];
+      kernels::matmul_rows(kernels_, w, px, ys[i], w.num_rows, (begin - first) * kRowsPerUnit,
+                           std::min((stop - first) * kRowsPerUnit, w.num_rows));
+      begin = stop;
+    }
+  });
 }
 
 // x[t] = token_embd[token t], dequantized from whatever type the table is stored in.
@@ -159,12 +207,12 @@ void LlamaModel::attention_block(int layer, const Batch& batch, const KvView& kv
   const LayerWeights& w = weights_.layers[layer];
   const int64_t n = batch.num_tokens();
   for (int64_t t = 0; t < n; ++t) {
-    kernels_.rmsnorm(xb_.data() + t * c.dim, x_.data() + t * c.dim, w.attn_norm, c.dim,
-                     c.rms_eps);
+    kernels_.rmsnorm(xb_.data() + t * c.dim, x_.data() + t * c.dim, w.attn_norm, c.dim, c.rms_eps);
   }
-  matmul(w.wq, xb_.data(), n, q_.data());  // q (n, q_dim)
-  matmul(w.wk, xb_.data(), n, k_.data());  // k (n, kv_dim)
-  matmul(w.wv, xb_.data(), n, v_.data());  // v (n, kv_dim)
+  // q (n, q_dim), k (n, kv_dim), v (n, kv_dim)
+  const kernels::WeightMatrix* qkv[] = {&w.wq, &w.wk, &w.wv};
+  float* qkv_out[] = {q_.data(), k_.data(), v_.data()};
+  matmul_shared_input(qkv, qkv_out, xb_.data(), n);
   for (int64_t t = 0; t < n; ++t) {
     float* q = q_.data() + t * c.q_dim();
     float* k = k_.data() + t * c.kv_dim();
@@ -184,29 +232,50 @@ void LlamaModel::attention_block(int layer, const Batch& batch, const KvView& kv
 // The batch's keys and values go into their sequences' blocks before anyone attends, so a token
 // sees the tokens before it in the same batch as if they had been cached by an earlier step.
 void LlamaModel::store_kv(int layer, const Batch& batch, const KvView& kv) {
-  const int kv_dim = config_.kv_dim();
+  const ModelConfig& c = config_;
+  const int hd = c.head_dim;
   KvCache& cache = *kv.cache;
+  const int64_t value_bytes = cache.bytes_per_value();
   for (int64_t t = 0; t < batch.num_tokens(); ++t) {
     const BatchToken& tok = batch.tokens[t];
     const BlockId block = (*kv.tables[tok.seq_slot])[tok.position / kBlockSize];
-    const int slot = tok.position % kBlockSize;
-    const float* k = k_.data() + t * kv_dim;
-    const float* v = v_.data() + t * kv_dim;
-    std::byte* kd = cache.key(layer, block, slot);
-    std::byte* vd = cache.value(layer, block, slot);
-    if (cache.dtype() == KvDtype::kF32) {
-      std::memcpy(kd, k, kv_dim * sizeof(float));
-      std::memcpy(vd, v, kv_dim * sizeof(float));
-    } else {
-      kernels_.fp32_to_fp16_row(k, reinterpret_cast<uint16_t*>(kd), kv_dim);
-      kernels_.fp32_to_fp16_row(v, reinterpret_cast<uint16_t*>(vd), kv_dim);
+    const int64_t slot_offset = int64_t{tok.position % kBlockSize} * hd * value_bytes;
+    for (int h = 0; h < c.num_kv_heads; ++h) {
+      const float* k = k_.data() + t * c.kv_dim() + int64_t{h} * hd;  // (head_dim)
+      const float* v = v_.data() + t * c.kv_dim() + int64_t{h} * hd;  // (head_dim)
+      std::byte* kd = cache.key_block(layer, block, h) + slot_offset;
+      std::byte* vd = cache.value_block(layer, block, h) + slot_offset;
+      if (cache.dtype() == KvDtype::kF32) {
+        std::memcpy(kd, k, hd * sizeof(float));
+        std::memcpy(vd, v, hd * sizeof(float));
+      } else {
+        kernels_.fp32_to_fp16_row(k, reinterpret_cast<uint16_t*>(kd), hd);
+        kernels_.fp32_to_fp16_row(v, reinterpret_cast<uint16_t*>(vd), hd);
+      }
     }
   }
 }
 
+// Splits the batch into runs: maximal stretches of consecutive tokens of one sequence (a prompt
+// chunk, or one decode token). Attention work items are (run, kv_head) pairs.
+int64_t LlamaModel::find_runs(const Batch& batch) {
+  int64_t num_runs = 0;
+  for (int64_t t = 0; t < batch.num_tokens(); ++t) {
+    if (t == 0 || batch.tokens[t].seq_slot != batch.tokens[t - 1].seq_slot ||
+        batch.tokens[t].position != batch.tokens[t - 1].position + 1) {
+      run_begin_[num_runs++] = t;
+    }
+  }
+  run_begin_[num_runs] = batch.num_tokens();
+  return num_runs;
+}
+
 // att[t, head h] = sum over p <= position(t) of softmax_p(q·k_p / sqrt(head_dim)) v_p, with K/V
-// of the token's own sequence read through its block table. Work items are (token, head) pairs,
-// split into num_slices_ contiguous ranges; each slice owns a scores row in att_scratch_.
+// of the token's own sequence read through its block table. Per (run, kv_head) item, the blocks
+// covering positions 0..last position of the run are located once (F16 blocks converted once
+// to F32, not once per query head and token; F32 blocks read in place), then every token of the
+// run and every query head sharing that kv_head attends over them. Slice s (one per thread,
+// with its own buffers) takes items s, s + num_slices, ...
 void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
   const ModelConfig& c = config_;
   const int hd = c.head_dim;
@@ -214,54 +283,62 @@ void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const KvCache& cache = *kv.cache;
   const bool f16 = cache.dtype() == KvDtype::kF16;
-  const int64_t num_items = batch.num_tokens() * c.num_heads;
+  const int64_t num_runs = find_runs(batch);
+  const int64_t num_items = num_runs * c.num_kv_heads;
   const int64_t num_slices = std::min(num_slices_, num_items);
 
-  auto run_slice = [&](int64_t slice) {
-    float* scores = att_scratch_.data() + slice * slice_floats_;  // (position + 1)
-    float* k_row = scores + options_.max_context;                 // (head_dim) F16 -> F32
-    float* v_row = k_row + hd;                                    // (head_dim)
-    const int64_t begin = num_items * slice / num_slices;
-    const int64_t end = num_items * (slice + 1) / num_slices;
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / c.num_heads;
-      const int h = static_cast<int>(item % c.num_heads);
-      const int kv_head = h / group;
-      const BatchToken& tok = batch.tokens[t];
-      const BlockTable& table = *kv.tables[tok.seq_slot];
-      const float* q = q_.data() + t * c.q_dim() + int64_t{h} * hd;
-      const int64_t num_positions = int64_t{tok.position} + 1;
-      for (int64_t p = 0; p < num_positions; ++p) {
-        const std::byte* kp = cache.key(layer, table[p / kBlockSize], p % kBlockSize);
-        const float* k;
-        if (f16) {
-          kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kp) + kv_head * hd, k_row,
-                                    hd);
-          k = k_row;
-        } else {
-          k = reinterpret_cast<const float*>(kp) + kv_head * hd;
-        }
-        scores[p] = kernels_.dot(q, k, hd) * scale;
+  auto run_item = [&](int64_t item, float* keys, float* values, float* scores,
+                      const float** key_blocks) {
+    const int64_t run = item / c.num_kv_heads;
+    const int kv_head = static_cast<int>(item % c.num_kv_heads);
+    const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
+    const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
+    const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;
+    const int64_t num_blocks = (num_positions + kBlockSize - 1) / kBlockSize;
+    // Row p of keys/values is key_blocks[p / 16] + (p % 16) * head_dim.
+    const float** value_blocks = key_blocks + max_blocks_;
+    for (int64_t b = 0; b < num_blocks; ++b) {
+      const std::byte* kb = cache.key_block(layer, table[b], kv_head);
+      const std::byte* vb = cache.value_block(layer, table[b], kv_head);
+      if (f16) {
+        const int64_t rows = std::min<int64_t>(kBlockSize, num_positions - b * kBlockSize);
+        float* kd = keys + b * kBlockSize * hd;
+        float* vd = values + b * kBlockSize * hd;
+        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), kd, rows * hd);
+        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), vd, rows * hd);
+        key_blocks[b] = kd;
+        value_blocks[b] = vd;
+      } else {
+        key_blocks[b] = reinterpret_cast<const float*>(kb);
+        value_blocks[b] = reinterpret_cast<const float*>(vb);
       }
-      kernels_.softmax(scores, num_positions);
-      float* out = att_.data() + t * c.q_dim() + int64_t{h} * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t p = 0; p < num_positions; ++p) {
-        const std::byte* vp = cache.value(layer, table[p / kBlockSize], p % kBlockSize);
-        const float* v;
-        if (f16) {
-          kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vp) + kv_head * hd, v_row,
-                                    hd);
-          v = v_row;
-        } else {
-          v = reinterpret_cast<const float*>(vp) + kv_head * hd;
-        }
-        kernels_.axpy(out, scores[p], v, hd);
+    }
+    auto row = [hd](const float* const* blocks, int64_t p) {
+      return blocks[p / kBlockSize] + (p % kBlockSize) * hd;
+    };
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      const int64_t n = int64_t{batch.tokens[t].position} + 1;  // causal: positions 0..own
+      for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+        const float* q = q_.data() + t * c.q_dim() + int64_t{h} * hd;
+        for (int64_t p = 0; p < n; ++p) scores[p] = kernels_.dot(q, row(key_blocks, p), hd) * scale;
+        kernels_.softmax(scores, n);
+        float* out = att_.data() + t * c.q_dim() + int64_t{h} * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (int64_t p = 0; p < n; ++p) kernels_.axpy(out, scores[p], row(value_blocks, p), hd);
       }
     }
   };
   pool_->parallel_for(num_slices, [&](int64_t begin, int64_t end) {
-    for (int64_t s = begin; s < end; ++s) run_slice(s);
+    for (int64_t s = begin; s < end; ++s) {
+      const int64_t rows = max_blocks_ * kBlockSize;
+      float* keys = att_scratch_.data() + s * slice_floats_;  // (rows, head_dim)
+      float* values = keys + rows * hd;                       // (rows, head_dim)
+      float* scores = values + rows * hd;                     // (max_context)
+      const float** key_blocks = block_ptrs_.data() + s * 2 * max_blocks_;
+      for (int64_t item = s; item < num_items; item += num_slices) {
+        run_item(item, keys, values, scores, key_blocks);
+      }
+    }
   });
 }
 
@@ -272,8 +349,10 @@ void LlamaModel::ffn_block(int layer, int64_t n) {
   for (int64_t t = 0; t < n; ++t) {
     kernels_.rmsnorm(xb_.data() + t * c.dim, x_.data() + t * c.dim, w.ffn_norm, c.dim, c.rms_eps);
   }
-  matmul(w.w_gate, xb_.data(), n, hb_.data());  // (n, ffn_dim)
-  matmul(w.w_up, xb_.data(), n, hb2_.data());   // (n, ffn_dim)
+  // gate (n, ffn_dim), up (n, ffn_dim)
+  const kernels::WeightMatrix* gate_up[] = {&w.w_gate, &w.w_up};
+  float* gate_up_out[] = {hb_.data(), hb2_.data()};
+  matmul_shared_input(gate_up, gate_up_out, xb_.data(), n);
   kernels_.silu_mul(hb_.data(), hb_.data(), hb2_.data(), n * c.ffn_dim);
   matmul(w.w_down, hb_.data(), n, xb_.data());  // (n, dim)
   kernels_.add(x_.data(), x_.data(), xb_.data(), n * c.dim);

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,9 @@
 namespace ondol::engine {
 
 struct ModelOptions {
-  int num_threads = 1;          // compute threads, the caller of forward() included
-  int max_batch_tokens = 512;   // most tokens one forward() may carry
-  int max_context = 0;          // longest sequence attention must cover; 0: context_length
+  int num_threads = 1;         // compute threads, the caller of forward() included
+  int max_batch_tokens = 512;  // most tokens one forward() may carry
+  int max_context = 0;         // longest sequence attention must cover; 0: context_length
   // Kernel level; null: kernels::active_kernels() (tests pass kernels_for(Isa::kScalar)).
   const kernels::KernelTable* kernels = nullptr;
 };
@@ -66,9 +67,13 @@ class LlamaModel {
   void attention_block(int layer, const Batch& batch, const KvView& kv);
   void store_kv(int layer, const Batch& batch, const KvView& kv);
   void attend(int layer, const Batch& batch, const KvView& kv);
+  int64_t find_runs(const Batch& batch);
   void ffn_block(int layer, int64_t n);
   void output(const Batch& batch, float* logits);
   void matmul(const kernels::WeightMatrix& w, const float* x, int64_t n, float* y);
+  static constexpr size_t kMaxSharedInput = 3;  // Q, K, V
+  void matmul_shared_input(std::span<const kernels::WeightMatrix* const> ws,
+                           std::span<float* const> ys, const float* x, int64_t n);
 
   GgufFile file_;
   ModelConfig config_;
@@ -87,11 +92,14 @@ class LlamaModel {
   std::vector<float> att_;  // (T, num_heads * head_dim) attention output
   std::vector<float> hb_;   // (T, ffn_dim) gate, then silu(gate) * up
   std::vector<float> hb2_;  // (T, ffn_dim) up
-  // Attention: each of num_slices slices has (max_context) scores + 2 * head_dim floats
-  // for F16 K/V rows converted to F32.
+  // Attention: one slice per thread, each with F16 keys and values converted to F32
+  // (max_blocks * kBlockSize, head_dim) twice, and (max_context) scores.
+  std::vector<int64_t> run_begin_;  // (T + 1) first token of each run of one sequence
   int64_t num_slices_ = 0;
   int64_t slice_floats_ = 0;
-  std::vector<float> att_scratch_;  // (num_slices, slice_floats)
+  std::vector<float> att_scratch_;        // (num_slices, slice_floats)
+  int64_t max_blocks_ = 0;                // blocks covering max_context
+  std::vector<const float*> block_ptrs_;  // (num_slices, 2, max_blocks): K and V rows per block
   // Matmul activation conversions (Q8 blocks, BF16), 64-byte aligned.
   std::unique_ptr<std::byte[]> matmul_scratch_storage_;
   std::byte* matmul_scratch_ = nullptr;

@@ -22,7 +22,8 @@ namespace {
 Result<int> get_int(const GgufFile& file, const std::string& key) {
   auto v = file.get_u32(key);
   if (!v) return v.error();
-  if (*v == 0 || *v > (1u << 30)) return make_error(fmt::format("{} = {} is out of range", key, *v));
+  if (*v == 0 || *v > (1u << 30))
+    return make_error(fmt::format("{} = {} is out of range", key, *v));
   return static_cast<int>(*v);
 }
 
@@ -37,8 +38,8 @@ Result<ModelConfig> read_model_config(const GgufFile& file) {
   } else if (*arch_name == "qwen2") {
     c.arch = Architecture::kQwen2;
   } else {
-    return make_error(fmt::format("unsupported architecture '{}' (supported: llama, qwen2)",
-                                  *arch_name));
+    return make_error(
+        fmt::format("unsupported architecture '{}' (supported: llama, qwen2)", *arch_name));
   }
   const std::string p = std::string(*arch_name) + ".";
 
@@ -63,8 +64,8 @@ Result<ModelConfig> read_model_config(const GgufFile& file) {
     c.num_kv_heads = *kv;
   }
   if (c.dim % c.num_heads != 0) {
-    return make_error(fmt::format("embedding_length {} is not a multiple of head_count {}", c.dim,
-                                  c.num_heads));
+    return make_error(
+        fmt::format("embedding_length {} is not a multiple of head_count {}", c.dim, c.num_heads));
   }
   if (c.num_heads % c.num_kv_heads != 0) {
     return make_error(fmt::format("head_count {} is not a multiple of head_count_kv {}",
@@ -90,16 +91,16 @@ Result<ModelConfig> read_model_config(const GgufFile& file) {
     if (!(*factor > 0.0f)) return make_error("rope.scaling.factor must be positive");
     freq_scale = 1.0f / *factor;
   } else if (*scaling != "none") {
-    return make_error(fmt::format("unsupported rope.scaling.type '{}' (supported: none, linear)",
-                                  *scaling));
+    return make_error(
+        fmt::format("unsupported rope.scaling.type '{}' (supported: none, linear)", *scaling));
   }
   c.rope = kernels::RopeParams{
       .head_dim = c.head_dim,
       .rotary_dim = static_cast<int>(*rotary_dim),
       .freq_base = *base,
       .freq_scale = freq_scale,
-      .style = c.arch == Architecture::kQwen2 ? kernels::RopeStyle::kNeox
-                                              : kernels::RopeStyle::kNormal,
+      .style =
+          c.arch == Architecture::kQwen2 ? kernels::RopeStyle::kNeox : kernels::RopeStyle::kNormal,
   };
   if (!kernels::is_valid(c.rope)) {
     return make_error(fmt::format("invalid RoPE parameters (dimension_count {}, head_dim {})",
@@ -108,11 +109,12 @@ Result<ModelConfig> read_model_config(const GgufFile& file) {
 
   const GgufTensor* embd = file.find_tensor("token_embd.weight");
   if (embd == nullptr) return make_error("missing tensor 'token_embd.weight'");
-  if (embd->num_dims != 2 || embd->ne[0] != static_cast<uint64_t>(c.dim) ||
-      embd->ne[1] == 0 || embd->ne[1] > (1u << 30)) {
-    return make_error(fmt::format("tensor 'token_embd.weight' has shape [{}, {}], expected [{}, "
-                                  "vocab]",
-                                  embd->ne[0], embd->ne[1], c.dim));
+  if (embd->num_dims != 2 || embd->ne[0] != static_cast<uint64_t>(c.dim) || embd->ne[1] == 0 ||
+      embd->ne[1] > (1u << 30)) {
+    return make_error(
+        fmt::format("tensor 'token_embd.weight' has shape [{}, {}], expected [{}, "
+                    "vocab]",
+                    embd->ne[0], embd->ne[1], c.dim));
   }
   c.vocab_size = static_cast<int>(embd->ne[1]);
   return c;

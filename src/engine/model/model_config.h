@@ -21,13 +21,13 @@ std::string_view architecture_name(Architecture arch);  // as in general.archite
 struct ModelConfig {
   Architecture arch = Architecture::kLlama;
   int num_layers = 0;
-  int dim = 0;            // embedding_length
-  int ffn_dim = 0;        // feed_forward_length
-  int num_heads = 0;      // query heads
-  int num_kv_heads = 0;   // key/value heads (grouped-query attention when < num_heads)
-  int head_dim = 0;       // dim / num_heads
-  int vocab_size = 0;     // rows of token_embd.weight
-  int context_length = 0; // positions the model was trained for
+  int dim = 0;             // embedding_length
+  int ffn_dim = 0;         // feed_forward_length
+  int num_heads = 0;       // query heads
+  int num_kv_heads = 0;    // key/value heads (grouped-query attention when < num_heads)
+  int head_dim = 0;        // dim / num_heads
+  int vocab_size = 0;      // rows of token_embd.weight
+  int context_length = 0;  // positions the model was trained for
   float rms_eps = 1e-5f;
   kernels::RopeParams rope;
 

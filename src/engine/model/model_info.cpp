@@ -53,12 +53,11 @@ ModelInfo model_info(const GgufFile& file) {
     info.weight_bytes += static_cast<int64_t>(t.num_bytes);
   }
   for (auto& [name, b] : by_type) info.by_type.push_back(b);
-  std::sort(info.by_type.begin(), info.by_type.end(),
-            [](const TensorTypeBytes& a, const TensorTypeBytes& b) {
-              return a.num_bytes > b.num_bytes;
-            });
-  info.tied_embeddings =
-      file.find_tensor("token_embd.weight") != nullptr && file.find_tensor("output.weight") == nullptr;
+  std::sort(
+      info.by_type.begin(), info.by_type.end(),
+      [](const TensorTypeBytes& a, const TensorTypeBytes& b) { return a.num_bytes > b.num_bytes; });
+  info.tied_embeddings = file.find_tensor("token_embd.weight") != nullptr &&
+                         file.find_tensor("output.weight") == nullptr;
 
   if (auto config = read_model_config(file)) {
     info.config = *config;
@@ -98,8 +97,7 @@ std::string format_model_info(const ModelInfo& info) {
     line("context", fmt::format("{}", c.context_length));
     line("rope", fmt::format("{}, base {}, {} of {} dims, scale {}",
                              c.rope.style == kernels::RopeStyle::kNeox ? "neox" : "normal",
-                             c.rope.freq_base, c.rope.rotary_dim, c.head_dim,
-                             c.rope.freq_scale));
+                             c.rope.freq_base, c.rope.rotary_dim, c.head_dim, c.rope.freq_scale));
     line("rms eps", fmt::format("{}", c.rms_eps));
     line("output", info.tied_embeddings ? "tied to token_embd" : "output.weight");
   } else {

@@ -34,7 +34,7 @@ struct ModelInfo {
   std::string tokenizer;                 // "llama (SentencePiece)", or "none: <error>"
   int64_t vocab_size = 0;                // tokens in the tokenizer vocabulary
   bool has_chat_template = false;
-  int64_t kv_bytes_per_token_f16 = 0;    // K and V, all layers; 0 without a config
+  int64_t kv_bytes_per_token_f16 = 0;  // K and V, all layers; 0 without a config
   int64_t kv_bytes_per_token_f32 = 0;
 };
 

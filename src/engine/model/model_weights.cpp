@@ -28,8 +28,8 @@ Result<kernels::WeightMatrix> get_matrix(const GgufFile& file, const std::string
   }
   auto type = kernels::weight_type_from_ggml(static_cast<uint32_t>(t->type));
   if (!type) {
-    return make_error(fmt::format("tensor '{}' has unsupported type {}", name,
-                                  tensor_type_name(t->type)));
+    return make_error(
+        fmt::format("tensor '{}' has unsupported type {}", name, tensor_type_name(t->type)));
   }
   if (!kernels::is_valid_row_length(*type, cols)) {
     return make_error(fmt::format("tensor '{}': rows of {} values are not whole {} blocks", name,
@@ -47,8 +47,8 @@ Result<const float*> get_vector(const GgufFile& file, const std::string& name, i
         fmt::format("tensor '{}' has shape {}, expected [{}]", name, shape_string(*t), n));
   }
   if (t->type != TensorType::F32) {
-    return make_error(fmt::format("tensor '{}' has type {}, expected F32", name,
-                                  tensor_type_name(t->type)));
+    return make_error(
+        fmt::format("tensor '{}' has type {}, expected F32", name, tensor_type_name(t->type)));
   }
   return reinterpret_cast<const float*>(t->data);
 }

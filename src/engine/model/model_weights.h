@@ -28,8 +28,9 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  kernels::WeightMatrix token_embd;  // (vocab, dim): rows are looked up (and used as output when tied)
-  std::vector<LayerWeights> layers;  // (num_layers)
+  kernels::WeightMatrix
+      token_embd;  // (vocab, dim): rows are looked up (and used as output when tied)
+  std::vector<LayerWeights> layers;    // (num_layers)
   const float* output_norm = nullptr;  // (dim)
   kernels::WeightMatrix output;        // (vocab, dim): output.weight, or token_embd when tied
   bool tied_output = false;

@@ -188,7 +188,7 @@ SampledToken Sampler::sample(std::span<const float> logits, SequenceSamplingStat
   std::span<const float> work = logits;
   if (p.has_penalties() || !p.is_greedy()) {
     std::copy(logits.begin(), logits.end(), logits_.begin());
-    apply_penalties(state);
+    if (p.has_penalties()) apply_penalties(state);  // O(distinct prompt + output tokens)
     work = logits_;
   }
 

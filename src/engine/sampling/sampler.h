@@ -66,9 +66,9 @@ class Sampler {
   std::vector<float> weights_;       // exp(logit - max) of the candidates, in candidate order
   std::vector<int32_t> candidates_;  // token ids that survive the filters
   size_t num_candidates_ = 0;
-  bool all_candidates_ = true;       // candidates_ not materialised: every token is one
-  std::vector<uint32_t> counts_;     // output-token counts; all zero between calls
-  std::vector<uint8_t> penalised_;   // repetition penalty applied this call; all zero between
+  bool all_candidates_ = true;      // candidates_ not materialised: every token is one
+  std::vector<uint32_t> counts_;    // output-token counts; all zero between calls
+  std::vector<uint8_t> penalised_;  // repetition penalty applied this call; all zero between
 };
 
 }  // namespace ondol::engine

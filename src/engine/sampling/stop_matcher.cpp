@@ -25,14 +25,18 @@ bool StopMatcher::push(std::string_view piece, std::string& out) {
 
   // Between pushes held_ contains no whole stop string, so a match must end in the new piece;
   // held_ is short (shorter than the longest stop string plus one piece), so search it all.
-  // Earliest start wins, then the longest string: the released text is then the shortest.
+  // The stop string that completes first wins (smallest end), then the one starting first:
+  // the same answer as checking after every character, whatever the split into pieces.
   size_t best_pos = std::string::npos;
+  size_t best_end = std::string::npos;
   int best = -1;
   for (size_t i = 0; i < stops_.size(); ++i) {
     const size_t pos = held_.find(stops_[i]);
     if (pos == std::string::npos) continue;
-    if (pos < best_pos || (pos == best_pos && stops_[i].size() > stops_[static_cast<size_t>(best)].size())) {
+    const size_t end = pos + stops_[i].size();
+    if (end < best_end || (end == best_end && pos < best_pos)) {
       best_pos = pos;
+      best_end = end;
       best = static_cast<int>(i);
     }
   }
@@ -50,7 +54,8 @@ bool StopMatcher::push(std::string_view piece, std::string& out) {
   for (const std::string& s : stops_) {
     const size_t longest = std::min(s.size() - 1, held_.size());
     for (size_t len = longest; len > hold; --len) {
-      if (std::string_view(held_).substr(held_.size() - len) == std::string_view(s).substr(0, len)) {
+      if (std::string_view(held_).substr(held_.size() - len) ==
+          std::string_view(s).substr(0, len)) {
         hold = len;
         break;
       }

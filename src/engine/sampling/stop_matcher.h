@@ -17,8 +17,7 @@ struct StopMatcherOptions {
 
 class StopMatcher {
  public:
-  explicit StopMatcher(std::span<const std::string> stop_strings,
-                       StopMatcherOptions options = {});
+  explicit StopMatcher(std::span<const std::string> stop_strings, StopMatcherOptions options = {});
 
   // Appends to `out` the part of `piece` (plus earlier held text) that is safe to release.
   // Returns true when a stop string completed: `out` then ends just before it (or after it,

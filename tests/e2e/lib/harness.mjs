@@ -37,17 +37,21 @@ process.on('exit', () => {
   }
 });
 
-// One spawned ondol process: its port once listening, its output, its exit.
+// One spawned ondol process: its port once listening, its output, its exit. opts.bin runs another
+// program instead (nginx, prometheus), with the same logging and cleanup; opts.cwd its directory.
 export class OndolProcess {
-  constructor(name, args, { env } = {}) {
+  constructor(name, args, { env, bin, cwd } = {}) {
     this.name = name;
     this.args = args;
-    this.output = '';
+    this.output = '';   // stdout and stderr interleaved
+    this.stdout = '';
+    this.stderr = '';
     this.exitCode = undefined;   // set once exited: a number, or null when killed by a signal
     this.exitSignal = undefined;
-    this.child = spawn(ondolBin(), args, {
+    this.child = spawn(bin ?? ondolBin(), args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
+      cwd,
     });
     allChildren.add(this.child);
     this.exited = new Promise((resolve) => {
@@ -68,8 +72,8 @@ export class OndolProcess {
     });
     this.child.stdout.setEncoding('utf8');
     this.child.stderr.setEncoding('utf8');
-    this.child.stdout.on('data', (s) => { this.output += s; });
-    this.child.stderr.on('data', (s) => { this.output += s; });
+    this.child.stdout.on('data', (s) => { this.output += s; this.stdout += s; });
+    this.child.stderr.on('data', (s) => { this.output += s; this.stderr += s; });
   }
 
   get pid() { return this.child.pid; }

@@ -1,0 +1,157 @@
+// Batched == unbatched: sequences run together in one forward (prefill beside decode, several
+// slots) give the same logits, within float tolerance, and the same greedy tokens as each run
+// alone.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/kernels/weight_type.h"
+#include "engine/model/dummy_model.h"
+#include "engine/model/llama_model.h"
+#include "model_test_support.h"
+
+namespace ondol::engine {
+namespace {
+
+using testing::argmax;
+using testing::shared_path;
+using testing::SingleSequence;
+using testing::TempDir;
+
+constexpr int kNumGenerated = 12;
+
+struct SequenceRun {
+  std::vector<TokenId> prompt;
+  int start_step = 0;  // the step whose batch carries the whole prompt
+  std::vector<TokenId> generated;
+  std::vector<std::vector<float>> logits;  // after the prompt, then after each generated token
+};
+
+// Each sequence alone: prefill, then kNumGenerated - 1 decode steps.
+void run_alone(LlamaModel& model, SequenceRun& run) {
+  SingleSequence seq(model, KvDtype::kF32);
+  std::vector<float> logits = seq.feed(run.prompt);
+  for (int i = 0; i < kNumGenerated; ++i) {
+    run.logits.push_back(logits);
+    run.generated.push_back(argmax(logits));
+    if (i + 1 < kNumGenerated)
+      logits = seq.feed(std::span<const TokenId>(&run.generated.back(), 1));
+  }
+}
+
+// All sequences in one cache, each in its own slot; a step's batch holds the prompts that start
+// then and one decode token of every running sequence.
+void run_together(LlamaModel& model, std::vector<SequenceRun>& runs) {
+  const int blocks_per_seq = (model.max_context() + kBlockSize - 1) / kBlockSize;
+  auto cache = KvCache::create(
+      model.kv_cache_config(blocks_per_seq * static_cast<int>(runs.size()), KvDtype::kF32));
+  ASSERT_TRUE(cache.ok());
+  std::vector<BlockTable> tables(runs.size());
+  std::vector<const BlockTable*> table_ptrs;
+  for (const BlockTable& t : tables) table_ptrs.push_back(&t);
+  std::vector<float> logits(runs.size() * model.vocab_size());
+
+  for (int step = 0;; ++step) {
+    std::vector<BatchToken> batch;
+    std::vector<size_t> logit_owner;
+    for (size_t s = 0; s < runs.size(); ++s) {
+      SequenceRun& r = runs[s];
+      const int32_t slot = static_cast<int32_t>(s);
+      const int32_t length = static_cast<int32_t>(r.prompt.size() + r.generated.size());
+      if (step == r.start_step) {
+        for (size_t i = 0; i < r.prompt.size(); ++i) {
+          batch.push_back({.token = r.prompt[i],
+                           .position = static_cast<int32_t>(i),
+                           .seq_slot = slot,
+                           .wants_logits = i + 1 == r.prompt.size()});
+        }
+        ASSERT_TRUE(cache->reserve(tables[s], length));
+        logit_owner.push_back(s);
+      } else if (step > r.start_step && r.generated.size() < kNumGenerated) {
+        batch.push_back({.token = r.generated.back(),
+                         .position = length - 1,
+                         .seq_slot = slot,
+                         .wants_logits = true});
+        ASSERT_TRUE(cache->reserve(tables[s], length));
+        logit_owner.push_back(s);
+      }
+    }
+    if (batch.empty()) break;
+    Status st = model.forward(Batch{batch}, KvView{&*cache, table_ptrs}, logits.data());
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    for (size_t j = 0; j < logit_owner.size(); ++j) {
+      SequenceRun& r = runs[logit_owner[j]];
+      std::vector<float> row(logits.begin() + j * model.vocab_size(),
+                             logits.begin() + (j + 1) * model.vocab_size());
+      r.generated.push_back(argmax(row));
+      r.logits.push_back(std::move(row));
+    }
+  }
+}
+
+void expect_batched_equals_unbatched(LlamaModel& model, std::vector<std::vector<TokenId>> prompts) {
+  std::vector<SequenceRun> alone(prompts.size()), together(prompts.size());
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    alone[s].prompt = together[s].prompt = prompts[s];
+    together[s].start_step = s == 2 ? 3 : 0;  // the third joins while the others decode
+    run_alone(model, alone[s]);
+  }
+  run_together(model, together);
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    SCOPED_TRACE("sequence " + std::to_string(s));
+    ASSERT_EQ(together[s].generated, alone[s].generated);
+    ASSERT_EQ(together[s].logits.size(), alone[s].logits.size());
+    for (size_t i = 0; i < alone[s].logits.size(); ++i) {
+      const std::vector<float>& a = alone[s].logits[i];
+      const std::vector<float>& b = together[s].logits[i];
+      float max_abs = 0;
+      for (float v : a) max_abs = std::max(max_abs, std::abs(v));
+      for (size_t j = 0; j < a.size(); ++j) {
+        ASSERT_NEAR(a[j], b[j], 1e-4f * std::max(1.0f, max_abs)) << "step " << i << " logit " << j;
+      }
+    }
+  }
+}
+
+TEST(BatchTest, Stories260KBatchedEqualsUnbatched) {
+  auto model = LlamaModel::open(shared_path("models/stories260K.gguf"),
+                                {.num_threads = 2, .max_batch_tokens = 64});
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  // "<s> Once upon a time", "<s> The cat", and a longer one crossing a KV block boundary.
+  expect_batched_equals_unbatched(**model, {{1, 403, 407, 261, 378},
+                                            {1, 298, 315, 421},
+                                            {1, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266,
+                                             268, 388, 426, 338, 391, 266, 267, 337}});
+}
+
+std::vector<TokenId> random_prompt(std::mt19937& rng, int length, int vocab) {
+  std::uniform_int_distribution<TokenId> token(3, vocab - 1);
+  std::vector<TokenId> p = {1};
+  for (int i = 1; i < length; ++i) p.push_back(token(rng));
+  return p;
+}
+
+class DummyBatchTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DummyBatchTest, BatchedEqualsUnbatched) {
+  TempDir dir;
+  const std::string path = dir.file("model.gguf");
+  ASSERT_TRUE(write_dummy_model(GetParam(), kernels::WeightType::kQ8_0, path, 7).ok());
+  auto model = LlamaModel::open(path, {.num_threads = 2, .max_batch_tokens = 96});
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  std::mt19937 rng(42);
+  const int vocab = (*model)->vocab_size();
+  expect_batched_equals_unbatched(
+      **model,
+      {random_prompt(rng, 7, vocab), random_prompt(rng, 33, vocab), random_prompt(rng, 17, vocab)});
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, DummyBatchTest, ::testing::Values("tiny", "tiny-qwen2"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace ondol::engine
