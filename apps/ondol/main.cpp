@@ -63,11 +63,41 @@ std::string error_body(int status, std::string_view message) {
 
 struct ServeFlags {
   std::string config;
+  std::string model;               // --model FILE.gguf: serve it in process
+  std::string served_model_name;
+  int threads = 0;
+  int max_model_len = 0;
+  int max_num_seqs = 0;
+  int max_num_batched_tokens = 0;
+  int max_num_queued_requests = 0;
   std::string master_key;
   double drain_timeout_s = 30;
   double read_timeout_s = 30;
   double idle_timeout_s = 75;
 };
+
+// `--model FILE` as a one-entry config, so it goes through the same validation and routing.
+std::string model_config(const ServeFlags& f) {
+  std::string name = f.served_model_name;
+  if (name.empty()) {
+    name = f.model.substr(f.model.find_last_of('/') + 1);
+    if (name.ends_with(".gguf")) name.resize(name.size() - 5);
+  }
+  std::string quoted_name, quoted_model;
+  log::append_json_string(quoted_name, name);  // a JSON string is a YAML double-quoted scalar
+  log::append_json_string(quoted_model, "local/" + f.model);
+  std::string yaml = fmt::format("model_list:\n  - model_name: {}\n    litellm_params:\n      model: {}\n",
+                                 quoted_name, quoted_model);
+  auto add = [&](const char* key, int value) {
+    if (value > 0) yaml += fmt::format("      {}: {}\n", key, value);
+  };
+  add("num_threads", f.threads);
+  add("max_model_len", f.max_model_len);
+  add("max_num_seqs", f.max_num_seqs);
+  add("max_num_batched_tokens", f.max_num_batched_tokens);
+  add("max_num_queued_requests", f.max_num_queued_requests);
+  return yaml;
+}
 
 int run_serve(ServeFlags& flags, http::ServerOptions server_options, const CommonFlags& common) {
   init_logging(common);
@@ -79,7 +109,14 @@ int run_serve(ServeFlags& flags, http::ServerOptions server_options, const Commo
 
   metrics::Registry registry;
   registry.add_collector(metrics::collect_process_metrics);
-  gateway::Gateway gw(registry, {.config_path = flags.config, .master_key = flags.master_key});
+  if (!flags.config.empty() && !flags.model.empty()) {
+    std::fprintf(stderr, "ondol: give --config or --model, not both (a config can list "
+                         "'model: local/PATH.gguf')\n");
+    return 2;
+  }
+  gateway::Gateway gw(registry, {.config_path = flags.config,
+                                 .config_text = flags.model.empty() ? "" : model_config(flags),
+                                 .master_key = flags.master_key});
   if (auto st = gw.load(); !st) {
     log::error("config", "cannot start: " + st.error().message);
     log::shutdown();
@@ -155,7 +192,7 @@ int run_serve(ServeFlags& flags, http::ServerOptions server_options, const Commo
   wait_term();
 
   auto table = gw.table();
-  if (flags.config.empty()) {
+  if (flags.config.empty() && flags.model.empty()) {
     log::info("serve",
               "no --config given: serving the embedded default, an in-process mock model "
               "'ondol-mock' (answers with placeholder text). Pass --config FILE to route to "
@@ -215,6 +252,19 @@ int main(int argc, char** argv) {
   serve->add_option("--master-key", serve_flags.master_key,
                     "Bearer key clients must send (also ONDOL_MASTER_KEY, or "
                     "general_settings.master_key)");
+  serve->add_option("--model", serve_flags.model,
+                    "Serve this GGUF model in process (Llama, Mistral, Qwen2, TinyLlama)")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--served-model-name", serve_flags.served_model_name,
+                    "Name clients use for --model (default: the file name)");
+  serve->add_option("--threads", serve_flags.threads, "Engine compute threads (0: one per core)");
+  serve->add_option("--max-model-len", serve_flags.max_model_len,
+                    "Longest prompt + completion in tokens (0: the model's context, up to 4096)");
+  serve->add_option("--max-num-seqs", serve_flags.max_num_seqs, "Sequences per batch (default 16)");
+  serve->add_option("--max-num-batched-tokens", serve_flags.max_num_batched_tokens,
+                    "Tokens per forward pass (default 512)");
+  serve->add_option("--max-num-queued-requests", serve_flags.max_num_queued_requests,
+                    "Waiting requests beyond which new ones get 503 (default 256)");
   add_server_flags(serve, serve_server, 4000);
   serve->add_option("--drain-timeout", serve_flags.drain_timeout_s,
                     "Seconds in-flight requests get to finish after SIGTERM")

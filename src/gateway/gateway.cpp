@@ -109,9 +109,10 @@ Status Gateway::install(std::shared_ptr<GatewayConfig> config) {
 
 Status Gateway::load() {
   std::lock_guard lock(reload_mu_);
-  auto config = options_.config_path.empty()
-                    ? parse_config(kEmbeddedDefaultConfig, "<embedded default>")
-                    : load_config_file(options_.config_path);
+  auto config = !options_.config_path.empty() ? load_config_file(options_.config_path)
+                : !options_.config_text.empty()
+                    ? parse_config(options_.config_text, "<command line>")
+                    : parse_config(kEmbeddedDefaultConfig, "<embedded default>");
   if (!config) return config.error();
   for (const auto& w : config->warnings) log::warn("config", w);
   return install(std::make_shared<GatewayConfig>(std::move(*config)));
@@ -121,7 +122,7 @@ Status Gateway::reload() {
   std::lock_guard lock(reload_mu_);
   if (options_.config_path.empty()) {
     metrics_.config_reloads_failed->inc();
-    return make_error("no --config file to reload (serving the embedded default)");
+    return make_error("no --config file to reload");
   }
   auto config = load_config_file(options_.config_path);
   if (!config) {

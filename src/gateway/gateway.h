@@ -17,7 +17,8 @@ namespace ondol::gateway {
 enum class ServingState { Starting, Serving, Draining };
 
 struct GatewayOptions {
-  std::string config_path;        // empty: the embedded default config
+  std::string config_path;        // a config file (reloadable)
+  std::string config_text;        // else this YAML (e.g. from --model); else the embedded default
   std::string master_key;         // from the command line or environment; wins over the file
   bool log_requests = true;       // one access-log line per request
 };

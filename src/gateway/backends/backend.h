@@ -23,6 +23,9 @@ class Backend {
 // The in-process mock model (mock/NAME).
 std::unique_ptr<Backend> make_mock_backend(const DeploymentConfig& config);
 
+// The in-process engine (local/PATH.gguf); loading the model may fail.
+Result<std::unique_ptr<Backend>> make_local_backend(const DeploymentConfig& config);
+
 // Chooses the backend for a deployment's provider.
 Result<std::unique_ptr<Backend>> make_backend(const DeploymentConfig& config);
 

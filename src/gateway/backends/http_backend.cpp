@@ -39,6 +39,7 @@ class HttpBackend final : public Backend {
 
 Result<std::unique_ptr<Backend>> make_backend(const DeploymentConfig& config) {
   if (config.kind == ProviderKind::Mock) return make_mock_backend(config);
+  if (config.kind == ProviderKind::Local) return make_local_backend(config);
   auto url = http::parse_url(config.api_base);
   if (!url) return make_error(fmt::format("deployment '{}': {}", config.model_name, url.error().message));
   http::UpstreamTarget target{.url = *url,

@@ -34,13 +34,25 @@ const char* to_string(RoutingStrategy s);
 
 // How a deployment is reached. Mock answers in-process, like an OpenAI server, for tests and
 // benchmarks; the HTTP kinds all speak the OpenAI wire protocol.
-enum class ProviderKind { OpenAICompatible, Mock };
+// `local/PATH.gguf` serves a model in this process with ondol's engine.
+enum class ProviderKind { OpenAICompatible, Mock, Local };
 
 struct MockParams {
   double response_latency_ms = 0;  // before the first byte
   double chunk_delay_ms = 0;       // between stream chunks
   int tokens_per_chunk = 1;
   int output_tokens = 16;          // default completion length when max_tokens is absent
+};
+
+// Engine settings of a `local/` deployment (litellm_params keys of the same names). 0: the
+// engine's default.
+struct LocalEngineParams {
+  int num_threads = 0;
+  int max_model_len = 0;
+  int max_num_seqs = 0;
+  int max_num_batched_tokens = 0;
+  int max_num_queued_requests = 0;
+  double kv_cache_memory_bytes = 0;
 };
 
 struct DeploymentConfig {
@@ -61,6 +73,7 @@ struct DeploymentConfig {
   bool ssl_verify = true;
   std::string ssl_ca_file;     // extra CA bundle for this upstream
   MockParams mock;
+  LocalEngineParams local;     // local provider only; upstream_model is the GGUF path
   std::string id;              // model_info.id, or a stable id derived from the entry
   double input_cost_per_token = 0;
   double output_cost_per_token = 0;

@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::string_view kDefaultProvider = "openai";  // a model without "PROVIDER/"
 constexpr std::string_view kMockProvider = "mock";
+constexpr std::string_view kLocalProvider = "local";
 
 constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ULL;
 constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
@@ -65,6 +66,27 @@ Status read_mock_params(YamlMapping& params, DeploymentConfig* d) {
   return Ok{};
 }
 
+// Engine settings, read only for the local provider.
+Status read_local_params(YamlMapping& params, DeploymentConfig* d) {
+  struct Key {
+    std::string_view key;
+    int LocalEngineParams::*field;
+    int min;
+  };
+  static constexpr Key kKeys[] = {
+      {"num_threads", &LocalEngineParams::num_threads, 0},
+      {"max_model_len", &LocalEngineParams::max_model_len, 0},
+      {"max_num_seqs", &LocalEngineParams::max_num_seqs, 0},
+      {"max_num_batched_tokens", &LocalEngineParams::max_num_batched_tokens, 0},
+      {"max_num_queued_requests", &LocalEngineParams::max_num_queued_requests, 0},
+  };
+  if (d->kind != ProviderKind::Local) return Ok{};  // elsewhere these keys stay unknown
+  for (const Key& k : kKeys) {
+    if (Status s = params.read_int(k.key, k.min, &(d->local.*k.field)); !s.ok()) return s;
+  }
+  return params.read_number("kv_cache_memory", Minimum{}, &d->local.kv_cache_memory_bytes);
+}
+
 // "hosted_vllm/meta-llama/Llama-3.1-8B" → provider and upstream model; custom_llm_provider, as in
 // LiteLLM, names the provider explicitly (a matching prefix on model is then stripped).
 Status split_provider(YamlSource& source, const YamlValue& model_value,
@@ -86,7 +108,9 @@ Status split_provider(YamlSource& source, const YamlValue& model_value,
                                        "hosted_vllm/meta-llama/Llama-3.1-8B-Instruct), got '{}'",
                                        model_value.path, d->model));
   }
-  d->kind = d->provider == kMockProvider ? ProviderKind::Mock : ProviderKind::OpenAICompatible;
+  d->kind = d->provider == kMockProvider    ? ProviderKind::Mock
+            : d->provider == kLocalProvider ? ProviderKind::Local
+                                            : ProviderKind::OpenAICompatible;
   return Ok{};
 }
 
@@ -99,10 +123,10 @@ Status resolve_api_base(YamlMapping& params, DeploymentConfig* d) {
     if (!s.ok()) return s.error();
     text = std::move(*s);
   }
-  if (d->kind == ProviderKind::Mock) {
+  if (d->kind == ProviderKind::Mock || d->kind == ProviderKind::Local) {
     if (!text.empty()) {
-      source.warn_at(value->line,
-                     fmt::format("{} is not used by the mock provider; ignored", value->path));
+      source.warn_at(value->line, fmt::format("{} is not used by the {} provider; ignored",
+                                              value->path, d->provider));
     }
     d->api_base.clear();
     return Ok{};
@@ -198,6 +222,7 @@ Status read_litellm_params(YamlSource& source, const YamlValue& value, Deploymen
       read_ssl(params, d),
       read_costs(params, costs),
       read_mock_params(params, d),
+      read_local_params(params, d),
   };
   for (const Status& s : statuses) {
     if (!s.ok()) return s;

@@ -1,0 +1,361 @@
+#include "engine/engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "common/log.h"
+#include "engine/chat/chat_template.h"
+#include "engine/model/llama_model.h"
+#include "engine/sampling/sampler.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace ondol::engine {
+namespace {
+
+constexpr std::string_view kComponent = "engine";
+constexpr int kDefaultMaxModelLen = 4096;
+constexpr int64_t kDefaultKvBudgetBytes = int64_t{512} << 20;
+
+// One request inside the engine. Not movable once built: output_ refers to state_'s params.
+struct Sequence {
+  Sequence(std::shared_ptr<RequestChannel> ch, std::vector<TokenId> prompt_ids,
+           SequenceSamplingState st, const Tokenizer& tokenizer)
+      : channel(std::move(ch)),
+        prompt(std::move(prompt_ids)),
+        state(std::move(st)),
+        output(tokenizer, state.params()) {}
+
+  std::shared_ptr<RequestChannel> channel;
+  std::vector<TokenId> prompt;
+  SequenceSamplingState state;
+  GenerationOutput output;
+  BlockTable blocks;
+  int32_t num_prefilled = 0;     // prompt tokens whose K/V are in the cache
+  TokenId last_token = kNoToken;  // the token to feed next while decoding
+  std::string delta;             // scratch for the text a step releases
+
+  bool prefilling() const { return num_prefilled < static_cast<int32_t>(prompt.size()); }
+  int32_t num_generated() const { return output.num_tokens(); }
+};
+
+}  // namespace
+
+void RequestChannel::set_notify(std::function<void()> notify) {
+  std::unique_lock lock(mu_);
+  notify_ = std::move(notify);
+  if (has_pending_) notify_locked(lock);
+}
+
+bool RequestChannel::drain(EngineOutput& out) {
+  std::lock_guard lock(mu_);
+  if (!has_pending_) return false;
+  out.text.append(pending_.text);
+  out.finished = pending_.finished;
+  out.finish_reason = pending_.finish_reason;
+  out.prompt_tokens = pending_.prompt_tokens;
+  out.completion_tokens = pending_.completion_tokens;
+  if (!pending_.error.empty()) out.error = pending_.error;
+  pending_.text.clear();
+  has_pending_ = false;
+  return true;
+}
+
+void RequestChannel::abort() {
+  std::lock_guard lock(mu_);
+  aborted_ = true;
+  notify_ = nullptr;  // the reader is gone; nobody to wake
+}
+
+bool RequestChannel::aborted() const {
+  std::lock_guard lock(mu_);
+  return aborted_;
+}
+
+void RequestChannel::push(std::string_view text, FinishReason finish, int32_t prompt_tokens,
+                          int32_t completion_tokens) {
+  std::unique_lock lock(mu_);
+  pending_.text.append(text);
+  pending_.finished = finish != FinishReason::None;
+  pending_.finish_reason = finish;
+  pending_.prompt_tokens = prompt_tokens;
+  pending_.completion_tokens = completion_tokens;
+  has_pending_ = true;
+  notify_locked(lock);
+}
+
+void RequestChannel::fail(std::string error) {
+  std::unique_lock lock(mu_);
+  pending_.error = std::move(error);
+  pending_.finished = true;
+  has_pending_ = true;
+  notify_locked(lock);
+}
+
+void RequestChannel::notify_locked(std::unique_lock<std::mutex>& lock) {
+  auto notify = notify_;
+  lock.unlock();
+  if (notify) notify();
+}
+
+struct Engine::Impl {
+  EngineOptions options;
+  std::unique_ptr<LlamaModel> model;
+  Tokenizer tokenizer;
+  ChatTemplate chat_template;
+  std::unique_ptr<KvCache> kv;
+  Sampler sampler;
+  EngineInfo info;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::unique_ptr<Sequence>> incoming;  // guarded by mu
+  bool stop = false;                               // guarded by mu
+  std::thread thread;
+
+  // Step-thread state.
+  std::deque<std::unique_ptr<Sequence>> waiting;
+  std::vector<std::unique_ptr<Sequence>> running;
+  std::vector<BatchToken> batch_tokens;
+  std::vector<Sequence*> logits_owner;  // the sequence of each logits row
+  std::vector<const BlockTable*> tables;
+  std::vector<float> logits;
+
+  Impl(std::unique_ptr<LlamaModel> m, Tokenizer t, ChatTemplate c)
+      : model(std::move(m)),
+        tokenizer(std::move(t)),
+        chat_template(std::move(c)),
+        sampler(static_cast<size_t>(model->vocab_size())) {}
+
+  void run();
+  void step();
+  void finish(Sequence& seq);
+};
+
+void Engine::Impl::run() {
+  while (true) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return stop || !incoming.empty() || !running.empty() || !waiting.empty(); });
+      if (stop) break;
+      while (!incoming.empty()) {
+        waiting.push_back(std::move(incoming.front()));
+        incoming.pop_front();
+      }
+    }
+    step();
+  }
+  for (auto& seq : running) seq->channel->fail("the engine is shutting down");
+  for (auto& seq : waiting) seq->channel->fail("the engine is shutting down");
+}
+
+void Engine::Impl::finish(Sequence& seq) { kv->release(seq.blocks); }
+
+void Engine::Impl::step() {
+  // Aborted requests leave first, so their blocks serve this step's admissions.
+  std::erase_if(running, [&](const std::unique_ptr<Sequence>& s) {
+    if (!s->channel->aborted()) return false;
+    finish(*s);
+    return true;
+  });
+  std::erase_if(waiting, [](const std::unique_ptr<Sequence>& s) { return s->channel->aborted(); });
+
+  // Admit waiting sequences in arrival order while blocks and sequence slots allow.
+  while (!waiting.empty() && static_cast<int>(running.size()) < options.max_num_seqs) {
+    Sequence& seq = *waiting.front();
+    int64_t need = static_cast<int64_t>(seq.prompt.size()) + seq.state.params().max_tokens;
+    if (!kv->reserve(seq.blocks, need)) break;
+    running.push_back(std::move(waiting.front()));
+    waiting.pop_front();
+  }
+  if (running.empty()) {
+    // Nothing fits (cannot happen when one sequence of max_model_len fits, which start()
+    // guarantees); avoid a busy loop all the same.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return;
+  }
+
+  // Running decodes first (one token each), then prompt chunks under the token budget.
+  batch_tokens.clear();
+  logits_owner.clear();
+  tables.clear();
+  int budget = options.max_num_batched_tokens;
+  for (size_t slot = 0; slot < running.size(); ++slot) {
+    Sequence& seq = *running[slot];
+    tables.push_back(&seq.blocks);
+    if (seq.prefilling() || budget == 0) continue;
+    int32_t position = static_cast<int32_t>(seq.prompt.size()) + seq.num_generated() - 1;
+    batch_tokens.push_back({.token = seq.last_token, .position = position,
+                            .seq_slot = static_cast<int32_t>(slot), .wants_logits = true});
+    logits_owner.push_back(&seq);
+    --budget;
+  }
+  for (size_t slot = 0; slot < running.size() && budget > 0; ++slot) {
+    Sequence& seq = *running[slot];
+    if (!seq.prefilling()) continue;
+    int32_t total = static_cast<int32_t>(seq.prompt.size());
+    int32_t chunk = std::min(budget, total - seq.num_prefilled);
+    for (int32_t i = 0; i < chunk; ++i) {
+      int32_t pos = seq.num_prefilled + i;
+      bool last = pos == total - 1;
+      batch_tokens.push_back({.token = seq.prompt[static_cast<size_t>(pos)], .position = pos,
+                              .seq_slot = static_cast<int32_t>(slot), .wants_logits = last});
+      if (last) logits_owner.push_back(&seq);
+    }
+    seq.num_prefilled += chunk;
+    budget -= chunk;
+  }
+
+  Batch batch{.tokens = batch_tokens};
+  KvView view{.cache = kv.get(), .tables = tables};
+  if (auto st = model->forward(batch, view, logits.data()); !st) {
+    // A bug, not the request's fault: fail everything in the batch rather than loop on it.
+    log::error(kComponent, "forward failed", {{"error", st.error().message}});
+    for (auto& seq : running) {
+      seq->channel->fail("engine error: " + st.error().message);
+      finish(*seq);
+    }
+    running.clear();
+    return;
+  }
+
+  const size_t vocab = static_cast<size_t>(model->vocab_size());
+  for (size_t row = 0; row < logits_owner.size(); ++row) {
+    Sequence& seq = *logits_owner[row];
+    std::span<const float> row_logits(logits.data() + row * vocab, vocab);
+    SampledToken sampled = sampler.sample(row_logits, seq.state);
+    seq.last_token = sampled.id;
+    seq.delta.clear();
+    FinishReason reason = seq.output.push(sampled.id, seq.delta);
+    seq.channel->push(seq.delta, reason, static_cast<int32_t>(seq.prompt.size()),
+                      seq.num_generated());
+  }
+  std::erase_if(running, [&](const std::unique_ptr<Sequence>& s) {
+    if (!s->output.finished()) return false;
+    finish(*s);
+    return true;
+  });
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
+  EngineOptions o = options;
+  if (o.num_threads <= 0) o.num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  o.max_num_seqs = std::max(1, o.max_num_seqs);
+  o.max_num_batched_tokens = std::max(o.max_num_batched_tokens, o.max_num_seqs);
+
+  auto file = GgufFile::open(o.model_path);
+  if (!file) return make_error(fmt::format("cannot load model '{}': {}", o.model_path, file.error().message));
+  auto config = read_model_config(*file);
+  if (!config) return make_error(fmt::format("model '{}': {}", o.model_path, config.error().message));
+  if (o.max_model_len <= 0) o.max_model_len = std::min(config->context_length, kDefaultMaxModelLen);
+  if (o.max_model_len > config->context_length) {
+    return make_error(fmt::format("--max-model-len {} exceeds the model's context length {}",
+                                  o.max_model_len, config->context_length));
+  }
+  auto tokenizer = Tokenizer::from_gguf(*file);
+  if (!tokenizer) return make_error(fmt::format("model '{}': tokenizer: {}", o.model_path, tokenizer.error().message));
+  auto chat = ChatTemplate::from_gguf(*file, *tokenizer);
+  if (!chat) return make_error(fmt::format("model '{}': chat template: {}", o.model_path, chat.error().message));
+
+  ModelOptions mo{.num_threads = o.num_threads,
+                  .max_batch_tokens = o.max_num_batched_tokens,
+                  .max_context = o.max_model_len};
+  auto model = LlamaModel::load(std::move(*file), mo);
+  if (!model) return make_error(fmt::format("model '{}': {}", o.model_path, model.error().message));
+
+  auto impl = std::make_unique<Impl>(std::move(*model), std::move(*tokenizer), std::move(*chat));
+  impl->options = o;
+  // KV blocks: room for max_num_seqs full-length sequences, within the budget, and always at
+  // least one full-length sequence so that every valid request can run.
+  int blocks_per_seq = (o.max_model_len + kBlockSize - 1) / kBlockSize;
+  KvCacheConfig probe = impl->model->kv_cache_config(1, KvDtype::kF16);
+  auto kv_probe = KvCache::create(probe);
+  if (!kv_probe) return kv_probe.error();
+  int64_t bytes_per_block = kv_probe->bytes_per_token() * kBlockSize;
+  int64_t budget = o.kv_cache_bytes > 0 ? o.kv_cache_bytes
+                                        : std::min<int64_t>(kDefaultKvBudgetBytes,
+                                                            bytes_per_block * blocks_per_seq * o.max_num_seqs);
+  int num_blocks = static_cast<int>(std::max<int64_t>(blocks_per_seq, budget / bytes_per_block));
+  auto kv = KvCache::create(impl->model->kv_cache_config(num_blocks, KvDtype::kF16));
+  if (!kv) return kv.error();
+  impl->kv = std::make_unique<KvCache>(std::move(*kv));
+  impl->logits.resize(static_cast<size_t>(o.max_num_seqs) * static_cast<size_t>(impl->model->vocab_size()));
+
+  EngineInfo& info = impl->info;
+  info.architecture = impl->model->config().arch == Architecture::kQwen2 ? "qwen2" : "llama";
+  info.vocab_size = impl->model->vocab_size();
+  info.max_model_len = o.max_model_len;
+  info.num_kv_blocks = num_blocks;
+  info.max_concurrency = num_blocks / blocks_per_seq;
+  info.chat_template = std::string(family_name(impl->chat_template.family()));
+  info.chat_template_fallback = impl->chat_template.is_fallback();
+
+  Impl* raw = impl.get();
+  raw->thread = std::thread([raw] { raw->run(); });
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Result<std::shared_ptr<RequestChannel>> Engine::submit(EngineRequest request) {
+  Impl& m = *impl_;
+  std::vector<TokenId> prompt;
+  if (request.chat) {
+    auto text = m.chat_template.apply(request.messages, true);
+    if (!text) return text.error();
+    prompt = m.tokenizer.encode(*text, m.chat_template.encode_options());
+  } else {
+    prompt = m.tokenizer.encode(request.prompt, EncodeOptions{.add_special = true});
+  }
+  if (prompt.empty()) return make_error("The prompt is empty.");
+  const int64_t max_len = m.options.max_model_len;
+  const int64_t prompt_len = static_cast<int64_t>(prompt.size());
+  SamplingParams& sp = request.sampling;
+  if (sp.max_tokens <= 0) sp.max_tokens = static_cast<int32_t>(std::max<int64_t>(0, max_len - prompt_len));
+  if (prompt_len + sp.max_tokens > max_len) {
+    return make_error(fmt::format(
+        "This model's maximum context length is {} tokens. However, you requested {} tokens "
+        "({} in the prompt, {} for the completion). Please reduce the prompt or max_tokens by "
+        "{} tokens.",
+        max_len, prompt_len + sp.max_tokens, prompt_len, sp.max_tokens,
+        prompt_len + sp.max_tokens - max_len));
+  }
+  if (sp.max_tokens <= 0) return make_error("The prompt leaves no room for a completion.");
+  if (auto st = sp.validate(); !st) return st.error();
+
+  auto channel = std::make_shared<RequestChannel>();
+  {
+    std::lock_guard lock(m.mu);  // also guards the sampler's seed generator
+    if (static_cast<int>(m.incoming.size()) >= m.options.max_num_queued_requests)
+      return make_error("queue full: too many requests are waiting for the engine");
+    SequenceSamplingState state = m.sampler.make_state(sp, prompt);
+    m.incoming.push_back(
+        std::make_unique<Sequence>(channel, std::move(prompt), std::move(state), m.tokenizer));
+  }
+  m.cv.notify_one();
+  return channel;
+}
+
+std::vector<TokenId> Engine::tokenize(std::string_view text, bool add_special) const {
+  return impl_->tokenizer.encode(text, EncodeOptions{.add_special = add_special});
+}
+
+std::string Engine::detokenize(std::span<const TokenId> ids) const {
+  return impl_->tokenizer.decode(ids);
+}
+
+const EngineInfo& Engine::info() const { return impl_->info; }
+
+}  // namespace ondol::engine

@@ -1,0 +1,348 @@
+// The in-process engine as a backend (`local/PATH.gguf`): OpenAI JSON in, the engine's
+// EngineRequest to it, its output back as OpenAI JSON or SSE through the same BodySink an HTTP
+// upstream's bytes go through, so the relay, metrics and logs do not know the difference.
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "common/log.h"
+#include "engine/engine.h"
+#include "gateway/backends/backend.h"
+#include "openai/error.h"
+
+namespace ondol::gateway {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int32_t kDefaultCompletionMaxTokens = 16;  // OpenAI's default for /completions
+
+using rapidjson::Value;
+
+struct LocalRequest {
+  engine::EngineRequest engine;
+  bool stream = false;
+  bool include_usage = false;
+  bool chat = true;
+};
+
+std::string text_of(const Value& content) {
+  if (content.IsString()) return {content.GetString(), content.GetStringLength()};
+  std::string out;
+  if (content.IsArray()) {  // [{"type":"text","text":"..."}]
+    for (const auto& part : content.GetArray()) {
+      if (!part.IsObject()) continue;
+      auto t = part.FindMember("text");
+      if (t != part.MemberEnd() && t->value.IsString()) out.append(t->value.GetString(), t->value.GetStringLength());
+    }
+  }
+  return out;
+}
+
+float float_or(const Value& body, const char* key, float fallback) {
+  auto it = body.FindMember(key);
+  return it != body.MemberEnd() && it->value.IsNumber() ? static_cast<float>(it->value.GetDouble())
+                                                        : fallback;
+}
+
+// The request has already passed openai::parse_request (types and ranges of the common fields).
+std::variant<LocalRequest, openai::ApiError> to_engine_request(std::string_view path,
+                                                               std::string_view body) {
+  rapidjson::Document d;
+  d.Parse(body.data(), body.size());
+  if (d.HasParseError() || !d.IsObject()) return openai::invalid_request("The body must be a JSON object.");
+  LocalRequest r;
+  if (path == "/embeddings") {
+    return openai::ApiError{400, "Embeddings are not served by local models yet.",
+                            "invalid_request_error", "model", "unsupported"};
+  }
+  r.chat = path == "/chat/completions";
+  r.engine.chat = r.chat;
+  if (r.chat) {
+    for (const auto& m : d["messages"].GetArray()) {
+      auto content = m.FindMember("content");
+      r.engine.messages.push_back({m["role"].GetString(),
+                                   content == m.MemberEnd() ? std::string() : text_of(content->value)});
+    }
+  } else {
+    const Value& prompt = d["prompt"];
+    if (prompt.IsString()) r.engine.prompt.assign(prompt.GetString(), prompt.GetStringLength());
+    else if (prompt.IsArray() && prompt.Size() == 1 && prompt[0].IsString())
+      r.engine.prompt.assign(prompt[0].GetString(), prompt[0].GetStringLength());
+    else
+      return openai::invalid_request("Local models take one prompt string per request.", "prompt");
+  }
+  if (auto it = d.FindMember("n"); it != d.MemberEnd() && it->value.IsInt() && it->value.GetInt() > 1)
+    return openai::invalid_request("n > 1 is not supported by local models yet.", "n");
+  if (auto it = d.FindMember("logprobs"); it != d.MemberEnd() && !it->value.IsNull() &&
+                                          !(it->value.IsBool() && !it->value.GetBool()))
+    return openai::invalid_request("logprobs are not supported by local models yet.", "logprobs");
+  if (auto it = d.FindMember("stream"); it != d.MemberEnd() && it->value.IsBool()) r.stream = it->value.GetBool();
+  if (auto it = d.FindMember("stream_options"); it != d.MemberEnd() && it->value.IsObject()) {
+    auto u = it->value.FindMember("include_usage");
+    r.include_usage = u != it->value.MemberEnd() && u->value.IsBool() && u->value.GetBool();
+  }
+  engine::SamplingParams& sp = r.engine.sampling;
+  sp.temperature = float_or(d, "temperature", 1.0f);
+  sp.top_p = float_or(d, "top_p", 1.0f);
+  sp.min_p = float_or(d, "min_p", 0.0f);
+  sp.presence_penalty = float_or(d, "presence_penalty", 0.0f);
+  sp.frequency_penalty = float_or(d, "frequency_penalty", 0.0f);
+  sp.repetition_penalty = float_or(d, "repetition_penalty", 1.0f);
+  if (auto it = d.FindMember("top_k"); it != d.MemberEnd() && it->value.IsInt()) sp.top_k = it->value.GetInt();
+  if (auto it = d.FindMember("seed"); it != d.MemberEnd() && it->value.IsInt64())
+    sp.seed = static_cast<uint64_t>(it->value.GetInt64());
+  if (auto it = d.FindMember("ignore_eos"); it != d.MemberEnd() && it->value.IsBool()) sp.ignore_eos = it->value.GetBool();
+  sp.max_tokens = r.chat ? 0 : kDefaultCompletionMaxTokens;  // chat: the rest of the context
+  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+    auto it = d.FindMember(key);
+    if (it != d.MemberEnd() && it->value.IsInt()) sp.max_tokens = it->value.GetInt();
+  }
+  if (auto it = d.FindMember("stop"); it != d.MemberEnd()) {
+    if (it->value.IsString()) sp.stop.emplace_back(it->value.GetString(), it->value.GetStringLength());
+    if (it->value.IsArray())
+      for (const auto& s : it->value.GetArray()) sp.stop.emplace_back(s.GetString(), s.GetStringLength());
+  }
+  return r;
+}
+
+std::string quoted(std::string_view s) {
+  std::string out;
+  log::append_json_string(out, s);
+  return out;
+}
+
+const char* finish_name(engine::FinishReason r) {
+  return r == engine::FinishReason::Length ? "length" : "stop";
+}
+
+// OpenAI response shapes for one choice.
+struct Shapes {
+  bool chat;
+  std::string id;
+  int64_t created;
+  std::string model;  // quoted
+
+  std::string chunk(std::string_view text, bool first, const char* finish) const {
+    std::string fin = finish ? fmt::format("\"{}\"", finish) : "null";
+    if (chat) {
+      std::string delta = first ? fmt::format(R"({{"role":"assistant","content":{}}})", quoted(text))
+                          : finish && text.empty() ? std::string("{}")
+                                                   : fmt::format(R"({{"content":{}}})", quoted(text));
+      return fmt::format(
+          "data: {{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},"
+          "\"choices\":[{{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":{}}}]}}\n\n",
+          id, created, model, delta, fin);
+    }
+    return fmt::format(
+        "data: {{\"id\":\"{}\",\"object\":\"text_completion\",\"created\":{},\"model\":{},"
+        "\"choices\":[{{\"index\":0,\"text\":{},\"logprobs\":null,\"finish_reason\":{}}}]}}\n\n",
+        id, created, model, quoted(text), fin);
+  }
+  static std::string usage(const engine::EngineOutput& o) {
+    return fmt::format(R"({{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}})",
+                       o.prompt_tokens, o.completion_tokens, o.prompt_tokens + o.completion_tokens);
+  }
+  std::string usage_chunk(const engine::EngineOutput& o) const {
+    return fmt::format("data: {{\"id\":\"{}\",\"object\":\"{}\",\"created\":{},\"model\":{},"
+                       "\"choices\":[],\"usage\":{}}}\n\n",
+                       id, chat ? "chat.completion.chunk" : "text_completion", created, model,
+                       usage(o));
+  }
+  std::string whole(const engine::EngineOutput& o) const {
+    if (chat) {
+      return fmt::format(
+          R"({{"id":"{}","object":"chat.completion","created":{},"model":{},"choices":[{{"index":0,"message":{{"role":"assistant","content":{}}},"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})",
+          id, created, model, quoted(o.text), finish_name(o.finish_reason), usage(o));
+    }
+    return fmt::format(
+        R"({{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"index":0,"text":{},"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})",
+        id, created, model, quoted(o.text), finish_name(o.finish_reason), usage(o));
+  }
+};
+
+std::atomic<uint64_t> g_next_id{1};
+
+class LocalBackend final : public Backend {
+ public:
+  LocalBackend(std::shared_ptr<engine::Engine> engine, std::string served_name)
+      : engine_(std::move(engine)), served_name_(std::move(served_name)) {}
+
+  asio::awaitable<http::ClientResponse> call(const http::ClientRequest& request,
+                                             http::BodySink& sink,
+                                             http::Cancellation& cancel) override {
+    http::ClientResponse response;
+    auto parsed = to_engine_request(request.path, request.body);
+    if (auto* err = std::get_if<openai::ApiError>(&parsed)) {
+      response.status = err->status;
+      response.error_body = err->to_json();
+      co_return response;
+    }
+    LocalRequest& r = std::get<LocalRequest>(parsed);
+    auto submitted = engine_->submit(std::move(r.engine));
+    if (!submitted) {
+      const std::string& msg = submitted.error().message;
+      bool queue_full = msg.starts_with("queue full");
+      openai::ApiError e = queue_full ? openai::service_unavailable(msg) : openai::invalid_request(msg);
+      response.status = e.status;
+      response.error_body = e.to_json();
+      co_return response;
+    }
+    std::shared_ptr<engine::RequestChannel> channel = std::move(*submitted);
+
+    // The step thread wakes this coroutine by posting a cancel of a timer that never expires.
+    auto executor = co_await asio::this_coro::executor;
+    auto wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+    channel->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
+    cancel.set_handler([channel, wake] {
+      channel->abort();
+      wake->cancel();
+    });
+
+    Shapes shapes{.chat = r.chat,
+                  .id = fmt::format("{}-{}", r.chat ? "chatcmpl" : "cmpl", g_next_id.fetch_add(1)),
+                  .created = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count(),
+                  .model = quoted(served_name_)};
+    engine::EngineOutput out;
+    engine::EngineOutput whole;
+    bool first = true;
+    std::string piece;
+    response.status = 200;
+    response.content_type = r.stream ? "text/event-stream" : "application/json";
+    if (r.stream) {
+      bool accepted = co_await sink.on_headers(response);
+      if (!accepted) {
+        channel->abort();
+        cancel.clear_handler();
+        response.failure = http::ClientFailure::Cancelled;
+        co_return response;
+      }
+    }
+    while (true) {
+      out.text.clear();
+      bool got = channel->drain(out);
+      if (!got) {
+        if (cancel.cancelled()) break;
+        boost::system::error_code ec;
+        co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      if (!out.error.empty()) {
+        cancel.clear_handler();
+        response.failure = http::ClientFailure::Closed;
+        response.failure_message = out.error;
+        co_return response;
+      }
+      whole.text.append(out.text);
+      whole.finished = out.finished;
+      whole.finish_reason = out.finish_reason;
+      whole.prompt_tokens = out.prompt_tokens;
+      whole.completion_tokens = out.completion_tokens;
+      if (!r.stream) {
+        if (out.finished) break;
+        continue;
+      }
+      piece.clear();
+      if (first && r.chat) {
+        piece = shapes.chunk("", true, nullptr);
+        first = false;
+      }
+      if (!out.text.empty()) piece += shapes.chunk(out.text, false, nullptr);
+      if (out.finished) {
+        piece += shapes.chunk("", false, finish_name(out.finish_reason));
+        if (r.include_usage) piece += shapes.usage_chunk(out);
+        piece += "data: [DONE]\n\n";
+      }
+      if (!piece.empty()) {
+        response.body_started = true;
+        bool accepted = co_await sink.on_body(piece);
+        if (!accepted) {
+          channel->abort();
+          response.failure = http::ClientFailure::Cancelled;
+          break;
+        }
+      }
+      if (out.finished) break;
+    }
+    cancel.clear_handler();
+    if (cancel.cancelled() && response.failure == http::ClientFailure::None) {
+      response.failure = http::ClientFailure::Cancelled;
+      response.failure_message = "cancelled";
+    }
+    if (!r.stream && response.failure == http::ClientFailure::None) {
+      bool accepted = co_await sink.on_headers(response);
+      if (accepted) {
+        piece = shapes.whole(whole);
+        response.body_started = true;
+        co_await sink.on_body(piece);
+      }
+    }
+    co_return response;
+  }
+
+  asio::awaitable<std::string> probe(std::chrono::milliseconds timeout) override {
+    (void)timeout;
+    co_return std::string();  // in process: alive while the process is
+  }
+
+ private:
+  std::shared_ptr<engine::Engine> engine_;
+  std::string served_name_;
+};
+
+// Engines are shared by path and settings, so a reload does not load the model again.
+Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<engine::Engine>> engines;
+  const LocalEngineParams& p = d.local;
+  std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}", d.upstream_model, p.num_threads,
+                                p.max_model_len, p.max_num_seqs, p.max_num_batched_tokens,
+                                p.max_num_queued_requests, p.kv_cache_memory_bytes);
+  std::lock_guard lock(mu);
+  if (auto it = engines.find(key); it != engines.end()) {
+    if (auto e = it->second.lock()) return e;
+  }
+  engine::EngineOptions o{.model_path = d.upstream_model};
+  if (p.num_threads > 0) o.num_threads = p.num_threads;
+  if (p.max_model_len > 0) o.max_model_len = p.max_model_len;
+  if (p.max_num_seqs > 0) o.max_num_seqs = p.max_num_seqs;
+  if (p.max_num_batched_tokens > 0) o.max_num_batched_tokens = p.max_num_batched_tokens;
+  if (p.max_num_queued_requests > 0) o.max_num_queued_requests = p.max_num_queued_requests;
+  if (p.kv_cache_memory_bytes > 0) o.kv_cache_bytes = static_cast<int64_t>(p.kv_cache_memory_bytes);
+  auto started = engine::Engine::start(o);
+  if (!started) return started.error();
+  std::shared_ptr<engine::Engine> e = std::move(*started);
+  const engine::EngineInfo& info = e->info();
+  log::info("engine", "model loaded",
+            {{"model_name", d.model_name}, {"path", d.upstream_model},
+             {"architecture", info.architecture}, {"vocab_size", info.vocab_size},
+             {"max_model_len", info.max_model_len}, {"kv_blocks", info.num_kv_blocks},
+             {"max_concurrency_at_max_model_len", info.max_concurrency},
+             {"chat_template", info.chat_template}});
+  if (info.chat_template_fallback) {
+    log::warn("engine", "the model has no chat template ondol recognises; chat requests use the "
+                        "plain fallback (System:/User:/Assistant: lines)",
+              {{"model_name", d.model_name}});
+  }
+  engines[key] = e;
+  return e;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> make_local_backend(const DeploymentConfig& config) {
+  auto e = shared_engine(config);
+  if (!e) return make_error(fmt::format("deployment '{}': {}", config.model_name, e.error().message));
+  return std::unique_ptr<Backend>(new LocalBackend(std::move(*e), config.model_name));
+}
+
+}  // namespace ondol::gateway

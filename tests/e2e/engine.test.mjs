@@ -1,0 +1,117 @@
+// The in-process engine behind the gateway: `ondol serve --model stories260K.gguf` (a real
+// trained 260K-parameter Llama, read from ../shared), seen by the official openai client.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import OpenAI from 'openai';
+
+import { Gateway, e2eTest, sleep } from './lib/harness.mjs';
+
+const kRepo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const kShared = process.env.ONDOL_SHARED_DIR ?? path.resolve(kRepo, '../shared');
+const kModel = path.join(kShared, 'models/stories260K.gguf');
+const kReference = path.join(kShared, 'fixtures/reference/stories260K.greedy.once-upon-a-time.txt');
+const kPrompt = 'Once upon a time';
+
+async function serveModel(h, extraArgs = []) {
+  const p = h.spawn(`engine#${h.processes.length}`, [
+    'serve', '--model', kModel, '--host', '127.0.0.1', '--port', '0', '--io-threads', '1',
+    '--threads', '1', ...extraArgs,
+  ]);
+  await p.waitListening();
+  return new Gateway(p, null);
+}
+
+e2eTest('greedy completion of stories260K equals the reference continuation', async (h) => {
+  const gw = await serveModel(h);
+  const client = gw.client();
+  // The reference is the decoded prompt and its greedy continuation, BOS rendered as "<s> "; it
+  // holds 120 generated tokens.
+  const reference = await readFile(kReference, 'utf8');
+  const expectedPrefix = `<s> ${kPrompt}`;
+  assert.ok(reference.startsWith(expectedPrefix));
+  const continuation = reference.slice(expectedPrefix.length).replace(/\n$/, '');
+  const first100 = await client.completions.create({
+    model: 'stories260K', prompt: kPrompt, max_tokens: 100, temperature: 0,
+  });
+  assert.equal(first100.usage.completion_tokens, 100);
+  assert.equal(first100.choices[0].finish_reason, 'length');
+  const text100 = first100.choices[0].text;
+  assert.ok(text100.length > 200 && continuation.startsWith(text100),
+            `the first 100 tokens are not the reference's start:\n${text100}`);
+  const whole = await client.completions.create({
+    model: 'stories260K', prompt: kPrompt, max_tokens: 120, temperature: 0,
+  });
+  assert.equal(whole.choices[0].text, continuation);
+});
+
+e2eTest('streamed chat completion from the in-process engine', async (h) => {
+  const gw = await serveModel(h);
+  const client = gw.client();
+  const models = await client.models.list();
+  assert.deepEqual(models.data.map((m) => m.id), ['stories260K']);
+  const stream = await client.chat.completions.create({
+    model: 'stories260K', max_tokens: 12, temperature: 0.7, seed: 42, stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'Tell me a story about a cat.' }],
+  });
+  let text = '';
+  let finish = null;
+  let usage = null;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks += 1;
+    if (chunk.usage) usage = chunk.usage;
+    for (const choice of chunk.choices) {
+      text += choice.delta.content ?? '';
+      finish = choice.finish_reason ?? finish;
+    }
+  }
+  assert.ok(chunks >= 3, `chunks: ${chunks}`);
+  assert.ok(text.length > 0);
+  assert.equal(finish, 'length');
+  assert.equal(usage.completion_tokens, 12);
+  assert.ok(usage.prompt_tokens > 5);
+
+  // Same seed, same text; the stream and the whole response agree.
+  const again = await client.chat.completions.create({
+    model: 'stories260K', max_tokens: 12, temperature: 0.7, seed: 42,
+    messages: [{ role: 'user', content: 'Tell me a story about a cat.' }],
+  });
+  assert.equal(again.choices[0].message.content, text);
+});
+
+e2eTest('a request beyond max_model_len is a 400 that says by how much', async (h) => {
+  const gw = await serveModel(h, ['--max-model-len', '64']);
+  const client = gw.client();
+  await assert.rejects(
+    client.completions.create({ model: 'stories260K', prompt: kPrompt, max_tokens: 100 }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `${err}`);
+      assert.match(err.message, /maximum context length is 64 tokens/);
+      assert.match(err.message, /by 41 tokens/);  // 5 prompt tokens + 100 - 64
+      return true;
+    });
+});
+
+e2eTest('a client that goes away frees its sequence; the engine keeps serving', async (h) => {
+  // One sequence slot: if the aborted one were not freed, the next request would never run.
+  const gw = await serveModel(h, ['--max-num-seqs', '1']);
+  const client = gw.client();
+  const controller = new AbortController();
+  const stream = await client.completions.create(
+    { model: 'stories260K', prompt: kPrompt, max_tokens: 1500, ignore_eos: true, stream: true },
+    { signal: controller.signal });
+  for await (const chunk of stream) {
+    assert.ok(chunk.choices.length >= 0);
+    controller.abort();
+    break;
+  }
+  await sleep(50);
+  const res = await client.completions.create({
+    model: 'stories260K', prompt: kPrompt, max_tokens: 5, temperature: 0,
+  }, { timeout: 5_000 });
+  assert.equal(res.usage.completion_tokens, 5);
+});
