@@ -8,7 +8,11 @@
 
 #include <chrono>
 
+#include <fmt/ranges.h>
+#include <rapidjson/document.h>
+
 #include "common/log.h"
+#include "engine/engine.h"
 #include "gateway/proxy.h"
 #include "openai/error.h"
 
@@ -53,7 +57,7 @@ std::string_view handler_label(std::string_view path) {
   static constexpr std::string_view kKnown[] = {
       "/chat/completions", "/completions", "/embeddings", "/models", "/health",
       "/health/backends", "/health/liveliness", "/health/readiness", "/ready", "/metrics",
-      "/admin/reload"};
+      "/admin/reload", "/tokenize", "/detokenize"};
   for (auto k : kKnown)
     if (path == k) return k;
   return "other";
@@ -187,6 +191,13 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
     openai::ApiError e = openai::authentication_error(
         sent_none ? "No API key provided. Send 'Authorization: Bearer <key>'." : "Invalid API key.");
     co_await respond_error(ex, std::move(e));
+  } else if (path == "/tokenize" || path == "/detokenize") {
+    if (method != "POST") {
+      openai::ApiError e = openai::method_not_allowed(method, ex.path());
+      co_await respond_error(ex, std::move(e));
+    } else {
+      co_await handle_tokenize(ex, path == "/tokenize");
+    }
   } else if (path == "/chat/completions" || path == "/completions" || path == "/embeddings") {
     if (method != "POST") {
       openai::ApiError e = openai::method_not_allowed(method, ex.path());
@@ -228,6 +239,64 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
   }
   metrics_.http_request(label, method == "POST" ? "POST" : method == "GET" ? "GET" : "other",
                         ex.response_status(), ex.elapsed_seconds());
+}
+
+// vLLM's /tokenize ({"model","prompt","add_special_tokens"} -> {"count","max_model_len",
+// "tokens"}) and /detokenize ({"model","tokens"} -> {"prompt"}), for models served in process.
+asio::awaitable<void> Gateway::handle_tokenize(http::Exchange& ex, bool tokenize) {
+  rapidjson::Document d;
+  d.Parse(ex.body().data(), ex.body().size());
+  std::string body;
+  openai::ApiError error;
+  engine::Engine* engine = nullptr;
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("model") || !d["model"].IsString()) {
+    error = openai::invalid_request("The body must be a JSON object with a string 'model'.", "model");
+  } else {
+    std::string_view model(d["model"].GetString(), d["model"].GetStringLength());
+    const ModelGroup* group = table()->find(model);
+    if (group) {
+      for (const auto* dep : group->deployments)
+        if ((engine = dep->backend->local_engine())) break;
+    }
+    if (!group) error = openai::model_not_found(model);
+    else if (!engine)
+      error = openai::invalid_request("Tokenization is available for models served in process "
+                                      "(local/...) only.", "model");
+  }
+  if (engine && tokenize) {
+    auto prompt = d.FindMember("prompt");
+    auto special = d.FindMember("add_special_tokens");
+    bool add_special = special == d.MemberEnd() || !special->value.IsBool() || special->value.GetBool();
+    if (prompt == d.MemberEnd() || !prompt->value.IsString()) {
+      error = openai::invalid_request("'prompt' must be a string.", "prompt");
+    } else {
+      auto ids = engine->tokenize({prompt->value.GetString(), prompt->value.GetStringLength()}, add_special);
+      body = fmt::format(R"({{"count":{},"max_model_len":{},"tokens":[{}]}})", ids.size(),
+                         engine->info().max_model_len, fmt::join(ids, ","));
+    }
+  } else if (engine) {
+    auto tokens = d.FindMember("tokens");
+    std::vector<int32_t> ids;
+    bool ok = tokens != d.MemberEnd() && tokens->value.IsArray();
+    if (ok) {
+      for (const auto& t : tokens->value.GetArray()) {
+        ok = ok && t.IsInt() && t.GetInt() >= 0 && t.GetInt() < engine->info().vocab_size;
+        if (ok) ids.push_back(t.GetInt());
+      }
+    }
+    if (!ok) {
+      error = openai::invalid_request("'tokens' must be an array of token ids of this model.", "tokens");
+    } else {
+      body = "{\"prompt\":";
+      log::append_json_string(body, engine->detokenize(ids));
+      body.push_back('}');
+    }
+  }
+  if (body.empty()) {
+    co_await respond_error(ex, std::move(error));
+    co_return;
+  }
+  co_await ex.respond(200, "application/json", std::move(body));
 }
 
 asio::awaitable<void> Gateway::handle_models(http::Exchange& ex) {

@@ -46,6 +46,7 @@ class Gateway {
   friend class Proxy;
 
   boost::asio::awaitable<void> handle_models(http::Exchange& ex);
+  boost::asio::awaitable<void> handle_tokenize(http::Exchange& ex, bool tokenize);
   boost::asio::awaitable<void> handle_health(http::Exchange& ex, bool deep);
   boost::asio::awaitable<void> handle_ready(http::Exchange& ex);
   boost::asio::awaitable<void> handle_reload(http::Exchange& ex);

@@ -115,3 +115,25 @@ e2eTest('a client that goes away frees its sequence; the engine keeps serving', 
   }, { timeout: 5_000 });
   assert.equal(res.usage.completion_tokens, 5);
 });
+
+e2eTest('/tokenize and /detokenize round-trip with the model tokenizer', async (h) => {
+  const gw = await serveModel(h);
+  const tok = await gw.fetch('/tokenize', {
+    method: 'POST', body: JSON.stringify({ model: 'stories260K', prompt: kPrompt }),
+  });
+  assert.equal(tok.status, 200);
+  const t = await tok.json();
+  assert.equal(t.count, t.tokens.length);
+  assert.equal(t.tokens[0], 1);  // BOS
+  assert.ok(t.max_model_len > 0);
+  const detok = await gw.fetch('/v1/detokenize', {
+    method: 'POST', body: JSON.stringify({ model: 'stories260K', tokens: t.tokens.slice(1) }),
+  });
+  assert.equal(detok.status, 200);
+  assert.equal((await detok.json()).prompt, kPrompt);
+  const bad = await gw.fetch('/detokenize', {
+    method: 'POST', body: JSON.stringify({ model: 'stories260K', tokens: [1e9] }),
+  });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.param, 'tokens');
+});

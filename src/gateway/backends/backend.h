@@ -8,6 +8,10 @@
 #include "gateway/config/config.h"
 #include "http/client.h"
 
+namespace ondol::engine {
+class Engine;
+}
+
 namespace ondol::gateway {
 
 class Backend {
@@ -18,6 +22,8 @@ class Backend {
                                                             http::Cancellation& cancel) = 0;
   // A cheap liveness probe for /health?deep=1. Returns an empty string when healthy, else why not.
   virtual boost::asio::awaitable<std::string> probe(std::chrono::milliseconds timeout) = 0;
+  // The in-process engine behind this backend, if any (for /tokenize and /detokenize).
+  virtual engine::Engine* local_engine() { return nullptr; }
 };
 
 // The in-process mock model (mock/NAME).

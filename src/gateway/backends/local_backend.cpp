@@ -294,6 +294,8 @@ class LocalBackend final : public Backend {
     co_return std::string();  // in process: alive while the process is
   }
 
+  engine::Engine* local_engine() override { return engine_.get(); }
+
  private:
   std::shared_ptr<engine::Engine> engine_;
   std::string served_name_;
