@@ -1,5 +1,6 @@
 #include "engine/chat/chat_template.h"
 
+#include <ctime>
 #include <optional>
 #include <utility>
 
@@ -29,6 +30,16 @@ Status check_alternation(std::span<const ChatMessage> messages) {
   return Ok{};
 }
 
+// strftime("%d %b %Y") of the current UTC date, in the C locale: "05 Nov 2026".
+std::string today_utc() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  const size_t n = std::strftime(buf, sizeof buf, "%d %b %Y", &tm);
+  return std::string(buf, n);
+}
+
 template <typename... Parts>
 void append(std::string& out, const Parts&... parts) {
   (out.append(parts), ...);
@@ -37,7 +48,7 @@ void append(std::string& out, const Parts&... parts) {
 }  // namespace
 
 ChatTemplate ChatTemplate::from_source(std::string_view source, ChatTemplateTokens tokens) {
-  return ChatTemplate(detect_chat_template(source), std::move(tokens));
+  return ChatTemplate(detect_chat_template(source), std::move(tokens), !source.empty());
 }
 
 Result<ChatTemplate> ChatTemplate::from_gguf(const GgufFile& file, const Tokenizer& tokenizer) {
@@ -51,15 +62,16 @@ Result<ChatTemplate> ChatTemplate::from_gguf(const GgufFile& file, const Tokeniz
 }
 
 Result<std::string> ChatTemplate::apply(std::span<const ChatMessage> messages,
-                                        bool add_generation_prompt) const {
+                                        const ChatApplyOptions& options) const {
   if (messages.empty()) return make_error("messages must not be empty");
+  const bool add_generation_prompt = options.add_generation_prompt;
   switch (spec_.family) {
     case ChatTemplateFamily::ChatMl:
       return apply_chatml(messages, add_generation_prompt);
     case ChatTemplateFamily::Llama2:
       return apply_llama2(messages);
     case ChatTemplateFamily::Llama3:
-      return apply_llama3(messages, add_generation_prompt);
+      return apply_llama3(messages, options);
     case ChatTemplateFamily::Mistral:
       return apply_mistral(messages);
     case ChatTemplateFamily::Phi3:
@@ -116,13 +128,35 @@ Result<std::string> ChatTemplate::apply_llama2(std::span<const ChatMessage> m) c
 
 // meta-llama/Meta-Llama-3-8B-Instruct: bos_token before the first turn; each turn
 // '<|start_header_id|>' + role + '<|end_header_id|>\n\n' + content|trim + '<|eot_id|>'.
-Result<std::string> ChatTemplate::apply_llama3(std::span<const ChatMessage> m, bool gen) const {
+// Llama 3.1/3.2/3.3 always open with a system turn carrying the knowledge cutoff and today's
+// date, the system message (trimmed) after them (tool preambles are not rendered).
+Result<std::string> ChatTemplate::apply_llama3(std::span<const ChatMessage> m,
+                                               const ChatApplyOptions& options) const {
   std::string out(bos());
+  if (spec_.llama3_date_preamble) {
+    std::string_view system;
+    if (m[0].role == "system") {
+      system = strip(m[0].content);
+      m = m.subspan(1);
+    }
+    std::string today;
+    if (!options.today.empty()) {
+      today = options.today;
+    } else if (spec_.date_from_clock || spec_.date_default.empty()) {
+      today = today_utc();
+    } else {
+      today = spec_.date_default;
+    }
+    append(out, "<|start_header_id|>system<|end_header_id|>\n\n",
+           "Cutting Knowledge Date: December 2023\n", "Today Date: ", today, "\n\n", system,
+           "<|eot_id|>");
+  }
   for (const ChatMessage& msg : m) {
     append(out, "<|start_header_id|>", msg.role, "<|end_header_id|>\n\n", strip(msg.content),
            "<|eot_id|>");
   }
-  if (gen) out.append("<|start_header_id|>assistant<|end_header_id|>\n\n");
+  if (options.add_generation_prompt)
+    out.append("<|start_header_id|>assistant<|end_header_id|>\n\n");
   return out;
 }
 

@@ -23,6 +23,13 @@ struct ChatTemplateTokens {
   std::string eos;
 };
 
+struct ChatApplyOptions {
+  bool add_generation_prompt = true;
+  // The date for templates that print today's date (Llama 3.2: strftime_now("%d %b %Y"),
+  // e.g. "23 Nov 2026"); empty: the system clock, in UTC.
+  std::string_view today;
+};
+
 class ChatTemplate {
  public:
   // Recognises `source` (a Jinja chat template; empty for none).
@@ -34,6 +41,11 @@ class ChatTemplate {
   ChatTemplateFamily family() const { return spec_.family; }
   // The plain fallback is in use: the model has no template ondol recognises (log it).
   bool is_fallback() const { return spec_.family == ChatTemplateFamily::Plain; }
+  // For the log line: why the fallback is in use; empty when it is not.
+  std::string_view fallback_reason() const {
+    if (!is_fallback()) return {};
+    return has_source_ ? "chat template not recognised" : "the model has no chat template";
+  }
   // The rendered text contains the BOS token's text where the template writes bos_token.
   bool renders_bos() const { return spec_.renders_bos; }
   // How to encode the rendered prompt: control tokens parsed (the markers are tokens), and the
@@ -45,15 +57,20 @@ class ChatTemplate {
   // The prompt; an Error (the request's fault: 400) where the official template raises one
   // (roles that do not alternate, a system role the family refuses) or `messages` is empty.
   Result<std::string> apply(std::span<const ChatMessage> messages,
-                            bool add_generation_prompt = true) const;
+                            const ChatApplyOptions& options) const;
+  Result<std::string> apply(std::span<const ChatMessage> messages,
+                            bool add_generation_prompt = true) const {
+    return apply(messages, ChatApplyOptions{.add_generation_prompt = add_generation_prompt});
+  }
 
  private:
-  ChatTemplate(ChatTemplateSpec spec, ChatTemplateTokens tokens)
-      : spec_(std::move(spec)), tokens_(std::move(tokens)) {}
+  ChatTemplate(ChatTemplateSpec spec, ChatTemplateTokens tokens, bool has_source)
+      : spec_(std::move(spec)), tokens_(std::move(tokens)), has_source_(has_source) {}
 
   Result<std::string> apply_chatml(std::span<const ChatMessage> m, bool gen) const;
   Result<std::string> apply_llama2(std::span<const ChatMessage> m) const;
-  Result<std::string> apply_llama3(std::span<const ChatMessage> m, bool gen) const;
+  Result<std::string> apply_llama3(std::span<const ChatMessage> m,
+                                   const ChatApplyOptions& options) const;
   Result<std::string> apply_mistral(std::span<const ChatMessage> m) const;
   Result<std::string> apply_phi3(std::span<const ChatMessage> m) const;
   Result<std::string> apply_zephyr(std::span<const ChatMessage> m, bool gen) const;
@@ -63,6 +80,7 @@ class ChatTemplate {
 
   ChatTemplateSpec spec_;
   ChatTemplateTokens tokens_;
+  bool has_source_ = false;
 };
 
 }  // namespace ondol::engine

@@ -79,6 +79,21 @@ std::string find_chatml_default_system(std::string_view source) {
   return {};
 }
 
+// Llama 3.1+: `set date_string = "26 Jul 2024"` gives the default date.
+void detect_llama3_variant(std::string_view s, ChatTemplateSpec& spec) {
+  if (!contains(s, "Cutting Knowledge Date")) return;
+  spec.llama3_date_preamble = true;
+  spec.date_from_clock = contains(s, "strftime_now");
+  constexpr std::string_view kDefault = "set date_string = \"";
+  const size_t at = s.find(kDefault);
+  if (at != std::string_view::npos) {
+    const size_t begin = at + kDefault.size();
+    const size_t end = s.find('"', begin);
+    if (end != std::string_view::npos)
+      spec.date_default = std::string(s.substr(begin, end - begin));
+  }
+}
+
 void detect_mistral_variant(std::string_view s, ChatTemplateSpec& spec) {
   // Versions differ in spaces around the markers; read them from the string literals.
   if (contains_any(s, {"' [INST] '", "\" [INST] \""})) {
@@ -140,6 +155,7 @@ ChatTemplateSpec detect_chat_template(std::string_view s) {
     spec.default_system = find_chatml_default_system(s);
   } else if (contains(s, "<|start_header_id|>")) {
     spec.family = ChatTemplateFamily::Llama3;
+    detect_llama3_variant(s, spec);
   } else if (contains(s, "<start_of_turn>")) {
     spec.family = ChatTemplateFamily::Gemma;
     spec.system_placement =

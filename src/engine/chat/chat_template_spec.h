@@ -34,6 +34,11 @@ enum class SystemPlacement : uint8_t {
 struct ChatTemplateSpec {
   ChatTemplateFamily family = ChatTemplateFamily::Plain;
   bool renders_bos = false;  // the template writes bos_token itself
+  // Llama 3.1+: a system turn "Cutting Knowledge Date: ...\nToday Date: ..." always comes
+  // first, the system message (trimmed) after it.
+  bool llama3_date_preamble = false;
+  std::string date_default;      // date_string's default in the template ("26 Jul 2024")
+  bool date_from_clock = false;  // the template prefers strftime_now("%d %b %Y") (Llama 3.2)
   // ChatML: the system prompt the template inserts when the conversation has none (Qwen2).
   std::string default_system;
   // Mistral and Gemma.

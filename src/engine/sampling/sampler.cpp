@@ -10,10 +10,10 @@ namespace ondol::engine {
 
 namespace {
 
-// top-p orders candidates only as far as needed: the best kTopPFirstChunk first, then
-// kTopPChunkGrowth times more of the rest each round (docs/engine-sampling-chat.md).
-constexpr size_t kTopPFirstChunk = 64;
-constexpr size_t kTopPChunkGrowth = 4;
+// top-k up to this k runs as one pass with a small heap; larger k uses nth_element.
+constexpr size_t kTopKHeapMax = 256;
+// top-p's selection sorts a range once it is this small.
+constexpr size_t kTopPSortBelow = 32;
 
 // Visits the candidate tokens: every id when `ids` is empty, else the listed ones.
 template <typename F>
@@ -77,7 +77,9 @@ Sampler::Sampler(size_t vocab_size, uint64_t seed)
       weights_(vocab_size),
       candidates_(vocab_size),
       counts_(vocab_size, 0),
-      penalised_(vocab_size, 0) {}
+      penalised_(vocab_size, 0),
+      probs_(vocab_size),
+      top_k_heap_(kTopKHeapMax) {}
 
 void Sampler::apply_penalties(const SequenceSamplingState& state) {
   const SamplingParams& p = state.params();
@@ -125,9 +127,6 @@ void Sampler::filter(const SamplingParams& p, float max_logit) {
   all_candidates_ = true;
   num_candidates_ = vocab_size_;
   const float* l = logits_.data();
-  // Higher logit first; ties by lower id so that the order is a total one.
-  auto better = [l](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
-
   if (p.min_p > 0.0f) {
     // p_i >= min_p * p_max  <=>  l_i >= l_max + log(min_p); the max always survives.
     const float threshold = max_logit + std::log(p.min_p);
@@ -139,44 +138,98 @@ void Sampler::filter(const SamplingParams& p, float max_logit) {
     all_candidates_ = false;
   }
   if (p.top_k > 0 && static_cast<size_t>(p.top_k) < num_candidates_) {
-    fill_all_candidates();
-    const auto begin = candidates_.begin();
-    std::nth_element(begin, begin + p.top_k, begin + static_cast<ptrdiff_t>(num_candidates_),
-                     better);
-    num_candidates_ = static_cast<size_t>(p.top_k);
+    select_top_k(static_cast<size_t>(p.top_k));
   }
   if (p.top_p < 1.0f) {
     fill_all_candidates();
-    double total = 0.0;
-    for (size_t i = 0; i < num_candidates_; ++i) {
-      total += std::exp(static_cast<double>(l[candidates_[i]] - max_logit));
-    }
-    // Keep token i (in descending order) while the mass before it is < top_p.
-    const double needed = static_cast<double>(p.top_p) * total;
+    select_top_p(p.top_p, max_logit);
+  }
+}
+
+void Sampler::select_top_k(size_t k) {
+  const float* l = logits_.data();
+  auto better = [l](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
+  if (k > kTopKHeapMax) {
+    fill_all_candidates();
     const auto begin = candidates_.begin();
-    size_t sorted_end = 0;
-    size_t chunk = kTopPFirstChunk;
-    double mass = 0.0;
-    while (sorted_end < num_candidates_) {
-      const size_t end = std::min(num_candidates_, sorted_end + chunk);
-      if (end < num_candidates_) {
-        std::nth_element(begin + static_cast<ptrdiff_t>(sorted_end),
-                         begin + static_cast<ptrdiff_t>(end),
-                         begin + static_cast<ptrdiff_t>(num_candidates_), better);
-      }
-      std::sort(begin + static_cast<ptrdiff_t>(sorted_end), begin + static_cast<ptrdiff_t>(end),
-                better);
-      for (size_t i = sorted_end; i < end; ++i) {
-        mass += std::exp(static_cast<double>(l[candidates_[i]] - max_logit));
-        if (mass >= needed) {
-          num_candidates_ = i + 1;
-          return;
-        }
-      }
-      sorted_end = end;
-      chunk *= kTopPChunkGrowth;
+    std::nth_element(begin, begin + static_cast<ptrdiff_t>(k),
+                     begin + static_cast<ptrdiff_t>(num_candidates_), better);
+    num_candidates_ = k;
+    return;
+  }
+  // Small k (the usual 20-100): one pass against the worst of the k best so far, kept at the
+  // front of a heap; almost every token fails the first comparison.
+  int32_t* heap = top_k_heap_.data();
+  size_t size = 0;
+  std::span<const int32_t> ids =
+      all_candidates_ ? std::span<const int32_t>{}
+                      : std::span<const int32_t>(candidates_.data(), num_candidates_);
+  for_each_candidate(vocab_size_, ids, [&](int32_t id) {
+    if (size < k) {
+      heap[size++] = id;
+      std::push_heap(heap, heap + size, better);
+    } else if (better(id, heap[0])) {
+      std::pop_heap(heap, heap + size, better);
+      heap[size - 1] = id;
+      std::push_heap(heap, heap + size, better);
+    }
+  });
+  std::copy(heap, heap + size, candidates_.begin());
+  num_candidates_ = size;
+  all_candidates_ = false;
+}
+
+void Sampler::select_top_p(float top_p, float max_logit) {
+  // Keep token i (in descending order) while the mass before it is < top_p, without sorting:
+  // a quickselect that partitions around a pivot and recurses into the side where the mass
+  // runs out (expected O(n)); only the last few elements are sorted.
+  const float* l = logits_.data();
+  auto better = [l](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
+  int32_t* cand = candidates_.data();
+  float* w = probs_.data();  // indexed by token id
+  double total = 0.0;
+  for (size_t i = 0; i < num_candidates_; ++i) {
+    const float x = std::exp(l[cand[i]] - max_logit);
+    w[cand[i]] = x;
+    total += x;
+  }
+  double needed = static_cast<double>(top_p) * total;
+  size_t lo = 0;
+  size_t hi = num_candidates_;
+  while (hi - lo > kTopPSortBelow) {
+    // Median of three as the pivot, moved to the end of the range.
+    size_t a = lo, b = lo + (hi - lo) / 2, c = hi - 1;
+    if (better(cand[b], cand[a])) std::swap(a, b);
+    if (better(cand[c], cand[b])) std::swap(b, c);
+    if (better(cand[b], cand[a])) std::swap(a, b);
+    std::swap(cand[b], cand[hi - 1]);
+    const int32_t pivot = cand[hi - 1];
+    int32_t* mid_ptr =
+        std::partition(cand + lo, cand + hi - 1, [&](int32_t x) { return better(x, pivot); });
+    const size_t mid = static_cast<size_t>(mid_ptr - cand);
+    std::swap(cand[mid], cand[hi - 1]);
+    double upper = 0.0;
+    for (size_t i = lo; i < mid; ++i) upper += w[cand[i]];
+    if (upper >= needed) {
+      hi = mid;  // the cut lies among the better ones
+    } else if (upper + w[pivot] >= needed) {
+      num_candidates_ = mid + 1;  // the pivot is the last token kept
+      return;
+    } else {
+      needed -= upper + w[pivot];  // keep all of them and the pivot; look further down
+      lo = mid + 1;
     }
   }
+  std::sort(cand + lo, cand + hi, better);
+  double mass = 0.0;
+  for (size_t i = lo; i < hi; ++i) {
+    mass += w[cand[i]];
+    if (mass >= needed) {
+      num_candidates_ = i + 1;
+      return;
+    }
+  }
+  num_candidates_ = std::max<size_t>(hi, 1);  // rounding left the mass short: keep them all
 }
 
 SampledToken Sampler::sample(std::span<const float> logits, SequenceSamplingState& state) {

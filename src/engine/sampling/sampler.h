@@ -57,6 +57,8 @@ class Sampler {
   // Narrows candidates_[0, num_candidates_) by min-p, top-k and top-p on logits_.
   void filter(const SamplingParams& params, float max_logit);
   void fill_all_candidates();
+  void select_top_k(size_t k);
+  void select_top_p(float top_p, float max_logit);
   void report_logprobs(std::span<const float> logits, const SamplingParams& params,
                        SampledToken& token) const;
 
@@ -66,9 +68,11 @@ class Sampler {
   std::vector<float> weights_;       // exp(logit - max) of the candidates, in candidate order
   std::vector<int32_t> candidates_;  // token ids that survive the filters
   size_t num_candidates_ = 0;
-  bool all_candidates_ = true;      // candidates_ not materialised: every token is one
-  std::vector<uint32_t> counts_;    // output-token counts; all zero between calls
-  std::vector<uint8_t> penalised_;  // repetition penalty applied this call; all zero between
+  bool all_candidates_ = true;       // candidates_ not materialised: every token is one
+  std::vector<uint32_t> counts_;     // output-token counts; all zero between calls
+  std::vector<uint8_t> penalised_;   // repetition penalty applied this call; all zero between
+  std::vector<float> probs_;         // top-p: exp(logit - max) by token id
+  std::vector<int32_t> top_k_heap_;  // top-k: the k best so far, worst first
 };
 
 }  // namespace ondol::engine

@@ -24,6 +24,8 @@ TEST(ChatTemplateDetect, RecognisesEachFamilyByItsMarkers) {
       {t::kQwen25, ChatTemplateFamily::ChatMl, false},
       {t::kLlama2, ChatTemplateFamily::Llama2, true},
       {t::kLlama3, ChatTemplateFamily::Llama3, true},
+      {t::kLlama31, ChatTemplateFamily::Llama3, true},
+      {t::kLlama32, ChatTemplateFamily::Llama3, true},
       {t::kMistralV02, ChatTemplateFamily::Mistral, true},
       {t::kMistralV1, ChatTemplateFamily::Mistral, true},
       {t::kMistralV3, ChatTemplateFamily::Mistral, true},
@@ -85,6 +87,17 @@ TEST(ChatTemplateDetect, ReadsMistralVariants) {
   s = detect_chat_template(t::kMistralV7);
   EXPECT_EQ(s.system_placement, SystemPlacement::OwnTurn);
   EXPECT_FALSE(s.alternation_checked);
+}
+
+TEST(ChatTemplateDetect, ReadsLlama3DateVariant) {
+  EXPECT_FALSE(detect_chat_template(t::kLlama3).llama3_date_preamble);
+  ChatTemplateSpec s = detect_chat_template(t::kLlama31);
+  EXPECT_TRUE(s.llama3_date_preamble);
+  EXPECT_EQ(s.date_default, "26 Jul 2024");
+  EXPECT_FALSE(s.date_from_clock);
+  s = detect_chat_template(t::kLlama32);
+  EXPECT_TRUE(s.llama3_date_preamble);
+  EXPECT_TRUE(s.date_from_clock);
 }
 
 TEST(ChatTemplateDetect, GemmaSystemSupportByVersion) {

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,41 @@ TEST(ChatTemplate, Llama3) {
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
+TEST(ChatTemplate, Llama31And32DatePreamble) {
+  const ChatTemplateTokens llama3{.bos = "<|begin_of_text|>", .eos = "<|eot_id|>"};
+  EXPECT_EQ(render(t::kLlama31, llama3, kConversation),
+            "<|begin_of_text|>"
+            "<|start_header_id|>system<|end_header_id|>\n\n"
+            "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+            "You are a helpful assistant.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nHello!<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\nHi there.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nWho are you?<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  // Without a system message the system turn is still there, empty after the dates; 3.2 takes
+  // today's date (strftime_now), here fixed by the caller.
+  const ChatTemplate llama32 = ChatTemplate::from_source(t::kLlama32, llama3);
+  Result<std::string> r = llama32.apply(kNoSystem, {.today = "23 Nov 2026"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r,
+            "<|begin_of_text|>"
+            "<|start_header_id|>system<|end_header_id|>\n\n"
+            "Cutting Knowledge Date: December 2023\nToday Date: 23 Nov 2026\n\n<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nHello!<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\nHi there.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nWho are you?<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  // From the clock: "DD Mon YYYY".
+  r = llama32.apply(kNoSystem);
+  ASSERT_TRUE(r.ok());
+  const size_t at = r->find("Today Date: ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string date = r->substr(at + 12, 11);
+  EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(date[0])) && date[2] == ' ' &&
+              date[6] == ' ' && std::isdigit(static_cast<unsigned char>(date[10])))
+      << date;
+}
+
 TEST(ChatTemplate, MistralV02RefusesSystem) {
   EXPECT_EQ(render(t::kMistralV02, kSpm, kNoSystem),
             "<s>[INST] Hello! [/INST]  Hi there.  </s>[INST] Who are you? [/INST]");
@@ -165,6 +201,10 @@ TEST(ChatTemplate, Gemma) {
 TEST(ChatTemplate, PlainFallback) {
   const ChatTemplate plain = ChatTemplate::from_source("", kSpm);
   EXPECT_TRUE(plain.is_fallback());
+  EXPECT_EQ(plain.fallback_reason(), "the model has no chat template");
+  EXPECT_EQ(ChatTemplate::from_source(t::kVicuna, kSpm).fallback_reason(),
+            "chat template not recognised");
+  EXPECT_EQ(ChatTemplate::from_source(t::kChatMl, kSpm).fallback_reason(), "");
   EXPECT_EQ(render("", kSpm, kConversation),
             "System: You are a helpful assistant.\nUser: Hello!\nAssistant:   Hi there.  \n"
             "User: Who are you?\nAssistant:");

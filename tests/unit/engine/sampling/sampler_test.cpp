@@ -147,6 +147,36 @@ TEST(Sampler, TopKKeepsOnlyTheKBest) {
   EXPECT_EQ(seen, best);  // all five are reachable at temperature 2, nothing else is
 }
 
+TEST(Sampler, LargeTopKUsesTheSameSet) {
+  // k above the heap path's limit goes through nth_element; the set must be the same kind.
+  const std::vector<float> logits = random_logits(kVocab, 6, 0.3f);
+  std::vector<int32_t> order(kVocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  const std::set<TokenId> best(order.begin(), order.begin() + 1000);
+  Sampler sampler(kVocab, 8);
+  SequenceSamplingState state =
+      sampler.make_state({.temperature = 1.0f, .top_k = 1000, .max_tokens = 3000}, {});
+  std::set<TokenId> seen;
+  for (int i = 0; i < 3000; ++i) {
+    const TokenId id = sampler.sample(logits, state).id;
+    ASSERT_TRUE(best.count(id)) << id;
+    seen.insert(id);
+  }
+  EXPECT_GT(seen.size(), 500u);  // flat logits: most of the 1000 show up
+}
+
+TEST(Sampler, TopKAppliesToMinPSurvivors) {
+  const std::vector<float> logits = logits_from_probs({0.05, 0.3, 0.15, 0.5});
+  Sampler sampler(logits.size(), 4);
+  SequenceSamplingState state =
+      sampler.make_state({.temperature = 1.0f, .top_k = 2, .min_p = 0.2f, .max_tokens = 2000}, {});
+  std::set<TokenId> seen;
+  for (int i = 0; i < 2000; ++i) seen.insert(sampler.sample(logits, state).id);
+  EXPECT_EQ(seen, (std::set<TokenId>{1, 3}));
+}
+
 // vLLM's rule on a full sort: keep token i (descending) while the mass before it is < top_p.
 double reference_top_p_mass(const std::vector<float>& logits, float temperature, float top_p,
                             size_t* num_kept) {
