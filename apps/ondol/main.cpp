@@ -5,12 +5,19 @@
 #include <boost/asio.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 
 #include "common/log.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/kernels/weight_type.h"
+#include "engine/model/dummy_model.h"
+#include "engine/model/model_info.h"
 #include "common/metrics/registry.h"
 #include "gateway/config/config.h"
 #include "gateway/gateway.h"
@@ -76,6 +83,31 @@ struct ServeFlags {
   double idle_timeout_s = 75;
 };
 
+constexpr const char* kEmbeddedModelName = "ondol-dummy";
+
+// The embedded default: a small random-weight model (the `tiny` dummy shape), written once to
+// the cache directory, so that `ondol serve` with no arguments runs the whole stack, engine
+// included. Its text is noise, and the startup lines say so.
+Result<std::string> embedded_default_model() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) dir = fs::path(xdg) / "ondol";
+  else if (const char* home = std::getenv("HOME"); home && *home) dir = fs::path(home) / ".cache" / "ondol";
+  else dir = fs::temp_directory_path() / "ondol";
+  fs::create_directories(dir, ec);
+  if (ec) return make_error("cannot create " + dir.string() + ": " + ec.message());
+  fs::path path = dir / "ondol-dummy-tiny-q8_0.gguf";
+  if (fs::exists(path)) return path.string();
+  // Written aside and renamed, so that two starting processes never read a half-written file.
+  fs::path tmp = dir / fmt::format("ondol-dummy-tiny-q8_0.gguf.{}.tmp", getpid());
+  if (auto st = engine::write_dummy_model("tiny", kernels::WeightType::kQ8_0, tmp.string(), 0); !st)
+    return st.error();
+  fs::rename(tmp, path, ec);
+  if (ec) return make_error("cannot write " + path.string() + ": " + ec.message());
+  return path.string();
+}
+
 // `--model FILE` as a one-entry config, so it goes through the same validation and routing.
 std::string model_config(const ServeFlags& f) {
   std::string name = f.served_model_name;
@@ -109,6 +141,16 @@ int run_serve(ServeFlags& flags, http::ServerOptions server_options, const Commo
 
   metrics::Registry registry;
   registry.add_collector(metrics::collect_process_metrics);
+  const bool embedded_default = flags.config.empty() && flags.model.empty();
+  if (embedded_default) {
+    auto path = embedded_default_model();
+    if (!path) {
+      std::fprintf(stderr, "ondol: embedded default model: %s\n", path.error().message.c_str());
+      return 1;
+    }
+    flags.model = *path;
+    flags.served_model_name = kEmbeddedModelName;
+  }
   if (!flags.config.empty() && !flags.model.empty()) {
     std::fprintf(stderr, "ondol: give --config or --model, not both (a config can list "
                          "'model: local/PATH.gguf')\n");
@@ -192,11 +234,13 @@ int run_serve(ServeFlags& flags, http::ServerOptions server_options, const Commo
   wait_term();
 
   auto table = gw.table();
-  if (flags.config.empty() && flags.model.empty()) {
+  if (embedded_default) {
     log::info("serve",
-              "no --config given: serving the embedded default, an in-process mock model "
-              "'ondol-mock' (answers with placeholder text). Pass --config FILE to route to "
-              "real deployments.");
+              "no --config or --model given: serving the embedded default, 'ondol-dummy', a small "
+              "random-weight model run by ondol's engine. Its answers are noise: it shows the "
+              "whole stack working. Pass --model FILE.gguf to serve a real model, or --config "
+              "FILE to route to deployments.",
+              {{"model_file", flags.model}});
   }
   for (const auto& g : table->groups()) {
     for (const auto* d : g->deployments) {
@@ -232,6 +276,48 @@ int run_check(const std::string& path) {
   std::fputs(gateway::format_routing_table(*config).c_str(), stdout);
   std::printf("config OK: %zu deployments, %zu models\n", config->deployments.size(),
               config->model_names().size());
+  return 0;
+}
+
+int run_model_info(const std::string& path) {
+  auto file = engine::GgufFile::open(path);
+  if (!file) {
+    std::fprintf(stderr, "ondol: %s: %s\n", path.c_str(), file.error().message.c_str());
+    return 1;
+  }
+  std::fputs(engine::format_model_info(engine::model_info(*file)).c_str(), stdout);
+  return 0;
+}
+
+int run_make_dummy(const std::string& shape, const std::string& type_name, const std::string& out,
+                   uint64_t seed) {
+  std::optional<kernels::WeightType> type;
+  std::string names;
+  for (auto t : {kernels::WeightType::kF32, kernels::WeightType::kF16, kernels::WeightType::kBF16,
+                 kernels::WeightType::kQ8_0, kernels::WeightType::kQ4_0,
+                 kernels::WeightType::kQ4_K}) {
+    std::string name(kernels::weight_type_info(t).name);
+    std::string lower;
+    for (char c : name) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    names += (names.empty() ? "" : ", ") + lower;
+    if (lower == type_name || name == type_name) type = t;
+  }
+  if (!type) {
+    std::fprintf(stderr, "ondol: unknown --type '%s' (one of %s)\n", type_name.c_str(), names.c_str());
+    return 2;
+  }
+  if (!engine::find_dummy_shape(shape)) {
+    std::string shapes;
+    for (const auto& s : engine::dummy_shapes()) shapes += (shapes.empty() ? "" : ", ") + std::string(s.name);
+    std::fprintf(stderr, "ondol: unknown --shape '%s' (one of %s)\n", shape.c_str(), shapes.c_str());
+    return 2;
+  }
+  if (auto st = engine::write_dummy_model(shape, *type, out, seed); !st) {
+    std::fprintf(stderr, "ondol: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  std::printf("wrote %s: %s, random weights (seed %llu), %s\n", out.c_str(), shape.c_str(),
+              static_cast<unsigned long long>(seed), type_name.c_str());
   return 0;
 }
 
@@ -286,6 +372,20 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a config and print the routing table");
   check->add_option("--config", check_config, "Gateway config file")->required();
 
+  auto* model_cmd = app.add_subcommand("model", "Inspect GGUF models or write dummy ones");
+  model_cmd->require_subcommand(1);
+  std::string info_path;
+  auto* info_cmd = model_cmd->add_subcommand("info", "Architecture, shape, types, tokenizer, memory");
+  info_cmd->add_option("FILE", info_path, "A GGUF file")->required()->check(CLI::ExistingFile);
+  std::string dummy_shape = "llama-110m", dummy_type = "q8_0", dummy_out;
+  uint64_t dummy_seed = 0;
+  auto* dummy_cmd = model_cmd->add_subcommand(
+      "make-dummy", "Write a random-weight model of a named shape (for benchmarks)");
+  dummy_cmd->add_option("--shape", dummy_shape, "llama-110m, tiny or tiny-qwen2")->capture_default_str();
+  dummy_cmd->add_option("--type", dummy_type, "f32, f16, bf16, q8_0, q4_0 or q4_k")->capture_default_str();
+  dummy_cmd->add_option("--seed", dummy_seed, "Random seed")->capture_default_str();
+  dummy_cmd->add_option("OUT", dummy_out, "Output .gguf path")->required();
+
   gateway::mock::MockUpstreamOptions mock;
   auto* mock_cmd = app.add_subcommand(
       "mock-upstream", "Run an OpenAI-compatible mock upstream (for tests and benchmarks)");
@@ -309,6 +409,8 @@ int main(int argc, char** argv) {
 
   if (serve->parsed()) return run_serve(serve_flags, serve_server, common);
   if (check->parsed()) return run_check(check_config);
+  if (info_cmd->parsed()) return run_model_info(info_path);
+  if (dummy_cmd->parsed()) return run_make_dummy(dummy_shape, dummy_type, dummy_out, dummy_seed);
   if (mock_cmd->parsed()) {
     init_logging(common);
     int rc = gateway::mock::run_mock_upstream(mock);

@@ -192,15 +192,17 @@ e2eTest('in-process mock provider: chat, stream and completions', async (h) => {
   assert.ok(gw.proc.running, 'the gateway is still running');
 });
 
-e2eTest('embedded default (no --config) serves ondol-mock', async (h) => {
-  const gw = await h.gateway(null);
+e2eTest('embedded default (no --config, no --model) serves a dummy model with the engine', async (h) => {
+  // The dummy model is written to the cache directory: keep it inside this test's temp dir.
+  const gw = await h.gateway(null, { env: { ...process.env, XDG_CACHE_HOME: h.dir } });
   const client = gw.client();
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
-  assert.deepEqual(ids, ['ondol-mock']);
+  assert.deepEqual(ids, ['ondol-dummy']);
   const res = await client.chat.completions.create({
-    model: 'ondol-mock', max_tokens: 3, messages: [{ role: 'user', content: 'hello' }],
+    model: 'ondol-dummy', max_tokens: 3, messages: [{ role: 'user', content: 'hello' }],
   });
-  assert.equal(words(res.choices[0].message.content).length, 3);
+  assert.equal(res.usage.completion_tokens, 3);
+  assert.match(gw.proc.logTail(), /embedded default, 'ondol-dummy'/);
   assert.ok(gw.proc.running, 'the gateway is still running');
 });
