@@ -99,6 +99,16 @@ class RelaySink final : public http::BodySink {
   }
 
   bool client_stream_open() const { return streaming_ && ex_.responded(); }
+
+  // Forgets what a failed attempt delivered, so that a retry starts clean. Only valid while
+  // nothing has reached the client (the proxy retries only then).
+  void reset_attempt() {
+    streaming_ = false;
+    body_.clear();
+    sse_ = http::SseParser();
+    usage = Usage{};
+    first_piece_seconds_ = -1;
+  }
   double first_piece_seconds() const { return first_piece_seconds_; }
 
   Usage usage;
@@ -210,6 +220,7 @@ asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
     if (planner.attempts() > 1) metrics.retries->inc();
     if (planner.in_fallback()) metrics.fallbacks->inc();
     last_tried = d;
+    sink.reset_attempt();
     const DeploymentConfig& dc = d->config;
     if (body_cache_model != dc.upstream_model) {
       body = openai::upstream_body(req, dc.upstream_model, config.drop_params);
