@@ -27,6 +27,7 @@
 #include "engine/kernels/weight_type.h"
 #include "engine/model/dummy_model.h"
 #include "engine/model/llama_model.h"
+#include "engine/model/model_info.h"
 
 namespace ondol::engine {
 namespace {
@@ -75,7 +76,7 @@ double read_bandwidth_gbs(int threads, int64_t buffer_bytes) {
   const int64_t chunks = (n + kChunkFloats - 1) / kChunkFloats;
   std::vector<float> sink(static_cast<size_t>(chunks));
   double best = 0;
-  for (int pass = 0; pass < 5; ++pass) {
+  for (int pass = 0; pass < 10; ++pass) {
     const auto start = Clock::now();
     pool.parallel_for(chunks, [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
@@ -155,6 +156,8 @@ int main_impl(int argc, char** argv) {
   app.add_option("--kv", kv_name, "KV cache dtype: f16 or f32")->capture_default_str();
   app.add_option("--bandwidth-mib", bandwidth_mib, "read-bandwidth buffer; 0 skips the test")
       ->capture_default_str();
+  bool info_only = false;
+  app.add_flag("--info", info_only, "print the model summary (as `ondol model info`) and exit");
   CLI11_PARSE(app, argc, argv);
 
   if (model_path.empty()) {
@@ -179,6 +182,15 @@ int main_impl(int argc, char** argv) {
       std::filesystem::rename(tmp, model_path);
       std::printf("wrote %s in %.1f s\n", model_path.c_str(), seconds_since(start));
     }
+  }
+  if (info_only) {
+    auto file = GgufFile::open(model_path, {.allow_unsupported_types = true});
+    if (!file) {
+      std::fprintf(stderr, "open: %s\n", file.error().message.c_str());
+      return 1;
+    }
+    std::printf("%s", format_model_info(model_info(*file)).c_str());
+    return 0;
   }
   auto model = LlamaModel::open(model_path, {.num_threads = threads,
                                              .max_batch_tokens = std::max(num_prompt, 1),

@@ -73,7 +73,8 @@ LlamaModel::LlamaModel(GgufFile file, const ModelConfig& config, ModelWeights we
   run_begin_.resize(t + 1);
   max_blocks_ = (int64_t{options_.max_context} + kBlockSize - 1) / kBlockSize;
   num_slices_ = options_.num_threads;
-  slice_floats_ = 2 * max_blocks_ * kBlockSize * c.head_dim + options_.max_context;
+  slice_floats_ = (2 * max_blocks_ * kBlockSize + kBlockSize) * c.head_dim +
+                  kAttentionTileTokens * max_blocks_ * kBlockSize;
   att_scratch_.resize(static_cast<size_t>(num_slices_ * slice_floats_));
   block_ptrs_.resize(static_cast<size_t>(num_slices_ * 2 * max_blocks_));
   const int64_t scratch = max_matmul_scratch_bytes(weights_, options_.max_batch_tokens);
@@ -120,6 +121,13 @@ Status LlamaModel::check(const Batch& batch, const KvView& kv) const {
       return make_error(
           fmt::format("block table of slot {} does not cover position {}", t.seq_slot, t.position));
     }
+    // Attention reads blocks 0..position/16: every one must lie in the pool.
+    for (int64_t b = 0; b <= t.position / kBlockSize; ++b) {
+      if (table[b] < 0 || table[b] >= kv.cache->num_blocks()) {
+        return make_error(fmt::format("block table of slot {} names block {} of {}", t.seq_slot,
+                                      table[b], kv.cache->num_blocks()));
+      }
+    }
   }
   return Ok{};
 }
@@ -152,8 +160,9 @@ void LlamaModel::matmul_shared_input(std::span<const kernels::WeightMatrix* cons
   const int64_t k = ws[0]->num_cols;
   for (size_t i = 1; i < ws.size(); ++i) {
     if (ws[i]->type != type || ws[i]->num_cols != k) {
-      for (size_t j = 0; j < ws.size(); ++j)
+      for (size_t j = 0; j < ws.size(); ++j) {
         matmul_shared_input(ws.subspan(j, 1), ys.subspan(j, 1), x, n);
+      }
       return;
     }
   }
@@ -206,52 +215,58 @@ void LlamaModel::attention_block(int layer, const Batch& batch, const KvView& kv
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[layer];
   const int64_t n = batch.num_tokens();
-  for (int64_t t = 0; t < n; ++t) {
-    kernels_.rmsnorm(xb_.data() + t * c.dim, x_.data() + t * c.dim, w.attn_norm, c.dim, c.rms_eps);
-  }
+  rmsnorm_rows(w.attn_norm, n);
   // q (n, q_dim), k (n, kv_dim), v (n, kv_dim)
   const kernels::WeightMatrix* qkv[] = {&w.wq, &w.wk, &w.wv};
   float* qkv_out[] = {q_.data(), k_.data(), v_.data()};
   matmul_shared_input(qkv, qkv_out, xb_.data(), n);
-  for (int64_t t = 0; t < n; ++t) {
-    float* q = q_.data() + t * c.q_dim();
-    float* k = k_.data() + t * c.kv_dim();
-    if (w.bq != nullptr) {
-      kernels_.add(q, q, w.bq, c.q_dim());
-      kernels_.add(k, k, w.bk, c.kv_dim());
-      kernels_.add(v_.data() + t * c.kv_dim(), v_.data() + t * c.kv_dim(), w.bv, c.kv_dim());
+  // Per token: biases, rotation to its position, K/V into its sequence's block.
+  pool_->parallel_for(n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* q = q_.data() + t * c.q_dim();
+      float* k = k_.data() + t * c.kv_dim();
+      float* v = v_.data() + t * c.kv_dim();
+      if (w.bq != nullptr) {
+        kernels_.add(q, q, w.bq, c.q_dim());
+        kernels_.add(k, k, w.bk, c.kv_dim());
+        kernels_.add(v, v, w.bv, c.kv_dim());
+      }
+      rope_.apply(q, c.num_heads, k, c.num_kv_heads, batch.tokens[t].position);
+      store_kv(layer, batch.tokens[t], k, v, kv);
     }
-    rope_.apply(q, c.num_heads, k, c.num_kv_heads, batch.tokens[t].position);
-  }
-  store_kv(layer, batch, kv);
+  });
   attend(layer, batch, kv);
   matmul(w.wo, att_.data(), n, xb_.data());  // (n, dim)
   kernels_.add(x_.data(), x_.data(), xb_.data(), n * c.dim);
 }
 
-// The batch's keys and values go into their sequences' blocks before anyone attends, so a token
-// sees the tokens before it in the same batch as if they had been cached by an earlier step.
-void LlamaModel::store_kv(int layer, const Batch& batch, const KvView& kv) {
-  const ModelConfig& c = config_;
-  const int hd = c.head_dim;
+// xb[t] = rmsnorm(x[t]) * weight for the first n rows.
+void LlamaModel::rmsnorm_rows(const float* weight, int64_t n) {
+  const int dim = config_.dim;
+  pool_->parallel_for(n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      kernels_.rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, weight, dim, config_.rms_eps);
+    }
+  });
+}
+
+// A token's key and value (kv_dim each) go into its sequence's block before anyone attends, so
+// a token sees the tokens before it in the same batch as if an earlier step had cached them.
+void LlamaModel::store_kv(int layer, const BatchToken& tok, const float* k, const float* v,
+                          const KvView& kv) {
+  const int hd = config_.head_dim;
   KvCache& cache = *kv.cache;
-  const int64_t value_bytes = cache.bytes_per_value();
-  for (int64_t t = 0; t < batch.num_tokens(); ++t) {
-    const BatchToken& tok = batch.tokens[t];
-    const BlockId block = (*kv.tables[tok.seq_slot])[tok.position / kBlockSize];
-    const int64_t slot_offset = int64_t{tok.position % kBlockSize} * hd * value_bytes;
-    for (int h = 0; h < c.num_kv_heads; ++h) {
-      const float* k = k_.data() + t * c.kv_dim() + int64_t{h} * hd;  // (head_dim)
-      const float* v = v_.data() + t * c.kv_dim() + int64_t{h} * hd;  // (head_dim)
-      std::byte* kd = cache.key_block(layer, block, h) + slot_offset;
-      std::byte* vd = cache.value_block(layer, block, h) + slot_offset;
-      if (cache.dtype() == KvDtype::kF32) {
-        std::memcpy(kd, k, hd * sizeof(float));
-        std::memcpy(vd, v, hd * sizeof(float));
-      } else {
-        kernels_.fp32_to_fp16_row(k, reinterpret_cast<uint16_t*>(kd), hd);
-        kernels_.fp32_to_fp16_row(v, reinterpret_cast<uint16_t*>(vd), hd);
-      }
+  const BlockId block = (*kv.tables[tok.seq_slot])[tok.position / kBlockSize];
+  const int64_t slot_offset = int64_t{tok.position % kBlockSize} * hd * cache.bytes_per_value();
+  for (int h = 0; h < config_.num_kv_heads; ++h) {
+    std::byte* kd = cache.key_block(layer, block, h) + slot_offset;
+    std::byte* vd = cache.value_block(layer, block, h) + slot_offset;
+    if (cache.dtype() == KvDtype::kF32) {
+      std::memcpy(kd, k + int64_t{h} * hd, hd * sizeof(float));
+      std::memcpy(vd, v + int64_t{h} * hd, hd * sizeof(float));
+    } else {
+      kernels_.fp32_to_fp16_row(k + int64_t{h} * hd, reinterpret_cast<uint16_t*>(kd), hd);
+      kernels_.fp32_to_fp16_row(v + int64_t{h} * hd, reinterpret_cast<uint16_t*>(vd), hd);
     }
   }
 }
@@ -271,84 +286,165 @@ int64_t LlamaModel::find_runs(const Batch& batch) {
 }
 
 // att[t, head h] = sum over p <= position(t) of softmax_p(q·k_p / sqrt(head_dim)) v_p, with K/V
-// of the token's own sequence read through its block table. Per (run, kv_head) item, the blocks
-// covering positions 0..last position of the run are located once (F16 blocks converted once
-// to F32, not once per query head and token; F32 blocks read in place), then every token of the
-// run and every query head sharing that kv_head attends over them. Slice s (one per thread,
-// with its own buffers) takes items s, s + num_slices, ...
+// of the token's own sequence read through its block table. Work items are (run, kv_head)
+// pairs; slice s (one per thread, with its own buffers) takes items s, s + num_slices, ...
 void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
+  const int64_t num_runs = find_runs(batch);
+  const int64_t num_items = num_runs * config_.num_kv_heads;
+  const int64_t num_slices = std::min(num_slices_, num_items);
+  pool_->parallel_for(num_slices, [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) {
+      AttentionScratch scratch = attention_scratch(s);
+      for (int64_t item = s; item < num_items; item += num_slices) {
+        const int64_t run = item / config_.num_kv_heads;
+        const int kv_head = static_cast<int>(item % config_.num_kv_heads);
+        if (run_begin_[run + 1] - run_begin_[run] >= kMinTokensForMatmulAttention) {
+          attend_run_matmul(layer, batch, kv, run, kv_head, scratch);
+        } else {
+          attend_run_rows(layer, batch, kv, run, kv_head, scratch);
+        }
+      }
+    }
+  });
+}
+
+LlamaModel::AttentionScratch LlamaModel::attention_scratch(int64_t slice) {
+  const int64_t rows = max_blocks_ * kBlockSize;
+  const int64_t hd = config_.head_dim;
+  AttentionScratch a;
+  a.keys = att_scratch_.data() + slice * slice_floats_;
+  a.values = a.keys + rows * hd;
+  a.block = a.values + rows * hd;
+  a.scores = a.block + kBlockSize * hd;
+  a.key_blocks = block_ptrs_.data() + slice * 2 * max_blocks_;
+  a.value_blocks = a.key_blocks + max_blocks_;
+  return a;
+}
+
+// Decode (a run of a few tokens): per token and query head, one dot per position for the
+// scores and one axpy per position for the weighted values. F16 blocks are converted once per
+// item; F32 blocks are read in place.
+void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run,
+                                 int kv_head, const AttentionScratch& a) {
+  const ModelConfig& c = config_;
+  const int hd = c.head_dim;
+  const int group = c.num_heads / c.num_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const KvCache& cache = *kv.cache;
+  const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
+  const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
+  const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;
+  const int64_t num_blocks = (num_positions + kBlockSize - 1) / kBlockSize;
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    const std::byte* kb = cache.key_block(layer, table[b], kv_head);
+    const std::byte* vb = cache.value_block(layer, table[b], kv_head);
+    if (cache.dtype() == KvDtype::kF16) {
+      const int64_t rows = std::min<int64_t>(kBlockSize, num_positions - b * kBlockSize);
+      float* kd = a.keys + b * kBlockSize * hd;
+      float* vd = a.values + b * kBlockSize * hd;
+      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), kd, rows * hd);
+      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), vd, rows * hd);
+      a.key_blocks[b] = kd;
+      a.value_blocks[b] = vd;
+    } else {
+      a.key_blocks[b] = reinterpret_cast<const float*>(kb);
+      a.value_blocks[b] = reinterpret_cast<const float*>(vb);
+    }
+  }
+  // Row p of keys/values is blocks[p / 16] + (p % 16) * head_dim.
+  auto row = [hd](const float* const* blocks, int64_t p) {
+    return blocks[p / kBlockSize] + (p % kBlockSize) * hd;
+  };
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const int64_t n = int64_t{batch.tokens[t].position} + 1;  // causal: positions 0..own
+    for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+      const float* q = q_.data() + t * c.q_dim() + int64_t{h} * hd;
+      float* scores = a.scores;  // (n)
+      for (int64_t p = 0; p < n; ++p) scores[p] = kernels_.dot(q, row(a.key_blocks, p), hd) * scale;
+      kernels_.softmax(scores, n);
+      float* out = att_.data() + t * c.q_dim() + int64_t{h} * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t p = 0; p < n; ++p) kernels_.axpy(out, scores[p], row(a.value_blocks, p), hd);
+    }
+  }
+}
+
+// Prefill (a run of many tokens): the run's keys are gathered as F32 rows and its values
+// transposed, once per item; then for each query head and tile of tokens,
+//   scores (tile, P) = Q (tile, head_dim) · Kᵀ           one F32 matmul
+//   scores = causal softmax(scores / sqrt(head_dim))     row i keeps positions 0..position(i)
+//   out (tile, head_dim) = scores · (Vᵀ)ᵀ                one F32 matmul
+// so attention runs on the matmul kernels' register tiles instead of a dot and an axpy per
+// (token, position) pair.
+void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& kv, int64_t run,
+                                   int kv_head, const AttentionScratch& a) {
   const ModelConfig& c = config_;
   const int hd = c.head_dim;
   const int group = c.num_heads / c.num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const KvCache& cache = *kv.cache;
   const bool f16 = cache.dtype() == KvDtype::kF16;
-  const int64_t num_runs = find_runs(batch);
-  const int64_t num_items = num_runs * c.num_kv_heads;
-  const int64_t num_slices = std::min(num_slices_, num_items);
+  const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
+  const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
+  const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;  // P
+  const int64_t num_blocks = (num_positions + kBlockSize - 1) / kBlockSize;
 
-  auto run_item = [&](int64_t item, float* keys, float* values, float* scores,
-                      const float** key_blocks) {
-    const int64_t run = item / c.num_kv_heads;
-    const int kv_head = static_cast<int>(item % c.num_kv_heads);
-    const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
-    const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
-    const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;
-    const int64_t num_blocks = (num_positions + kBlockSize - 1) / kBlockSize;
-    // Row p of keys/values is key_blocks[p / 16] + (p % 16) * head_dim.
-    const float** value_blocks = key_blocks + max_blocks_;
-    for (int64_t b = 0; b < num_blocks; ++b) {
-      const std::byte* kb = cache.key_block(layer, table[b], kv_head);
-      const std::byte* vb = cache.value_block(layer, table[b], kv_head);
-      if (f16) {
-        const int64_t rows = std::min<int64_t>(kBlockSize, num_positions - b * kBlockSize);
-        float* kd = keys + b * kBlockSize * hd;
-        float* vd = values + b * kBlockSize * hd;
-        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), kd, rows * hd);
-        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), vd, rows * hd);
-        key_blocks[b] = kd;
-        value_blocks[b] = vd;
-      } else {
-        key_blocks[b] = reinterpret_cast<const float*>(kb);
-        value_blocks[b] = reinterpret_cast<const float*>(vb);
-      }
+  float* keys = a.keys;        // (P, head_dim)
+  float* values_t = a.values;  // (head_dim, P)
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    const int64_t rows = std::min<int64_t>(kBlockSize, num_positions - b * kBlockSize);
+    const std::byte* kb = cache.key_block(layer, table[b], kv_head);
+    const std::byte* vb = cache.value_block(layer, table[b], kv_head);
+    const float* v_rows;  // (rows, head_dim)
+    if (f16) {
+      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), keys + b * kBlockSize * hd,
+                                rows * hd);
+      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), a.block, rows * hd);
+      v_rows = a.block;
+    } else {
+      std::memcpy(keys + b * kBlockSize * hd, kb, rows * hd * sizeof(float));
+      v_rows = reinterpret_cast<const float*>(vb);
     }
-    auto row = [hd](const float* const* blocks, int64_t p) {
-      return blocks[p / kBlockSize] + (p % kBlockSize) * hd;
-    };
-    for (int64_t t = t_begin; t < t_end; ++t) {
-      const int64_t n = int64_t{batch.tokens[t].position} + 1;  // causal: positions 0..own
-      for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
-        const float* q = q_.data() + t * c.q_dim() + int64_t{h} * hd;
-        for (int64_t p = 0; p < n; ++p) scores[p] = kernels_.dot(q, row(key_blocks, p), hd) * scale;
-        kernels_.softmax(scores, n);
-        float* out = att_.data() + t * c.q_dim() + int64_t{h} * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (int64_t p = 0; p < n; ++p) kernels_.axpy(out, scores[p], row(value_blocks, p), hd);
-      }
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int d = 0; d < hd; ++d)
+        values_t[d * num_positions + b * kBlockSize + r] = v_rows[r * hd + d];
     }
-  };
-  pool_->parallel_for(num_slices, [&](int64_t begin, int64_t end) {
-    for (int64_t s = begin; s < end; ++s) {
-      const int64_t rows = max_blocks_ * kBlockSize;
-      float* keys = att_scratch_.data() + s * slice_floats_;  // (rows, head_dim)
-      float* values = keys + rows * hd;                       // (rows, head_dim)
-      float* scores = values + rows * hd;                     // (max_context)
-      const float** key_blocks = block_ptrs_.data() + s * 2 * max_blocks_;
-      for (int64_t item = s; item < num_items; item += num_slices) {
-        run_item(item, keys, values, scores, key_blocks);
+  }
+  const kernels::WeightMatrix k_matrix{
+      .type = kernels::WeightType::kF32, .data = keys, .num_rows = num_positions, .num_cols = hd};
+  const kernels::WeightMatrix vt_matrix{.type = kernels::WeightType::kF32,
+                                        .data = values_t,
+                                        .num_rows = hd,
+                                        .num_cols = num_positions};
+  for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+    for (int64_t t0 = t_begin; t0 < t_end; t0 += kAttentionTileTokens) {
+      const int64_t m = std::min<int64_t>(kAttentionTileTokens, t_end - t0);
+      const int64_t tile_positions = int64_t{batch.tokens[t0 + m - 1].position} + 1;
+      float* scores = a.scores;  // (m, P)
+      const kernels::PreparedActivations q = kernels::prepare_activations(
+          kernels_, kernels::WeightType::kF32, q_.data() + t0 * c.q_dim() + int64_t{h} * hd, m, hd,
+          c.q_dim(), nullptr);
+      kernels::matmul_rows(kernels_, k_matrix, q, scores, num_positions, 0, tile_positions);
+      for (int64_t i = 0; i < m; ++i) {
+        float* row = scores + i * num_positions;
+        const int64_t n = int64_t{batch.tokens[t0 + i].position} + 1;
+        for (int64_t p = 0; p < n; ++p) row[p] *= scale;
+        kernels_.softmax(row, n);
+        std::fill(row + n, row + num_positions, 0.0f);  // masked and never computed
       }
+      const kernels::PreparedActivations probs = kernels::prepare_activations(
+          kernels_, kernels::WeightType::kF32, scores, m, num_positions, num_positions, nullptr);
+      kernels::matmul_rows(kernels_, vt_matrix, probs,
+                           att_.data() + t0 * c.q_dim() + int64_t{h} * hd, c.q_dim(), 0, hd);
     }
-  });
+  }
 }
 
 // x += W_down(silu(W_gate xb) * W_up xb), xb = rmsnorm(x) * ffn_norm.
 void LlamaModel::ffn_block(int layer, int64_t n) {
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[layer];
-  for (int64_t t = 0; t < n; ++t) {
-    kernels_.rmsnorm(xb_.data() + t * c.dim, x_.data() + t * c.dim, w.ffn_norm, c.dim, c.rms_eps);
-  }
+  rmsnorm_rows(w.ffn_norm, n);
   // gate (n, ffn_dim), up (n, ffn_dim)
   const kernels::WeightMatrix* gate_up[] = {&w.w_gate, &w.w_up};
   float* gate_up_out[] = {hb_.data(), hb2_.data()};

@@ -65,8 +65,26 @@ class LlamaModel {
   Status check(const Batch& batch, const KvView& kv) const;
   void embed(const Batch& batch);
   void attention_block(int layer, const Batch& batch, const KvView& kv);
-  void store_kv(int layer, const Batch& batch, const KvView& kv);
+  void rmsnorm_rows(const float* weight, int64_t n);
+  void store_kv(int layer, const BatchToken& tok, const float* k, const float* v, const KvView& kv);
+  // A run of at least this many tokens attends with matmuls (prefill), shorter ones with one
+  // dot and one axpy per position (decode).
+  static constexpr int64_t kMinTokensForMatmulAttention = 4;
+  static constexpr int64_t kAttentionTileTokens = 32;  // query rows per scores matmul
+  struct AttentionScratch {
+    float* keys;               // (max_blocks * kBlockSize, head_dim) F32 keys
+    float* values;             // (max_blocks * kBlockSize, head_dim) F32 values, or their transpose
+    float* block;              // (kBlockSize, head_dim) one converted F16 block
+    float* scores;             // (kAttentionTileTokens, max_blocks * kBlockSize)
+    const float** key_blocks;  // (max_blocks) row pointers of each block
+    const float** value_blocks;  // (max_blocks)
+  };
   void attend(int layer, const Batch& batch, const KvView& kv);
+  AttentionScratch attention_scratch(int64_t slice);
+  void attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run, int kv_head,
+                       const AttentionScratch& a);
+  void attend_run_matmul(int layer, const Batch& batch, const KvView& kv, int64_t run, int kv_head,
+                         const AttentionScratch& a);
   int64_t find_runs(const Batch& batch);
   void ffn_block(int layer, int64_t n);
   void output(const Batch& batch, float* logits);
@@ -92,8 +110,7 @@ class LlamaModel {
   std::vector<float> att_;  // (T, num_heads * head_dim) attention output
   std::vector<float> hb_;   // (T, ffn_dim) gate, then silu(gate) * up
   std::vector<float> hb2_;  // (T, ffn_dim) up
-  // Attention: one slice per thread, each with F16 keys and values converted to F32
-  // (max_blocks * kBlockSize, head_dim) twice, and (max_context) scores.
+  // Attention: one slice per thread, each holding an AttentionScratch (slice_floats floats).
   std::vector<int64_t> run_begin_;  // (T + 1) first token of each run of one sequence
   int64_t num_slices_ = 0;
   int64_t slice_floats_ = 0;

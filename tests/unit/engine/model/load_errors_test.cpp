@@ -171,6 +171,10 @@ TEST(ForwardErrorsTest, BatchesThatDoNotFitAreRefused) {
   EXPECT_FALSE(run({{.token = 1, .position = 64}}).ok());  // beyond the context
   EXPECT_FALSE(run({{.token = 1, .position = 0, .seq_slot = 1}}).ok());  // no such slot
   EXPECT_FALSE((*model)->forward(Batch{}, KvView{}, logits.data()).ok());
+  BlockTable bad = {7};  // the cache has 2 blocks
+  const BlockTable* bad_tables[] = {&bad};
+  const BatchToken one[] = {{.token = 1, .position = 0, .seq_slot = 0, .wants_logits = true}};
+  EXPECT_FALSE((*model)->forward(Batch{one}, KvView{&*cache, bad_tables}, logits.data()).ok());
 }
 
 }  // namespace
