@@ -12,6 +12,7 @@
 #include "engine/model/llama_model.h"
 #include "engine/sampling/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/utf8.h"
 
 namespace ondol::engine {
 namespace {
@@ -54,6 +55,8 @@ bool RequestChannel::drain(EngineOutput& out) {
   std::lock_guard lock(mu_);
   if (!has_pending_) return false;
   out.text.append(pending_.text);
+  for (auto& lp : pending_.logprobs) out.logprobs.push_back(std::move(lp));
+  pending_.logprobs.clear();
   out.finished = pending_.finished;
   out.finish_reason = pending_.finish_reason;
   out.prompt_tokens = pending_.prompt_tokens;
@@ -76,9 +79,10 @@ bool RequestChannel::aborted() const {
 }
 
 void RequestChannel::push(std::string_view text, FinishReason finish, int32_t prompt_tokens,
-                          int32_t completion_tokens) {
+                          int32_t completion_tokens, TokenLogprobs* logprobs) {
   std::unique_lock lock(mu_);
   pending_.text.append(text);
+  if (logprobs) pending_.logprobs.push_back(std::move(*logprobs));
   pending_.finished = finish != FinishReason::None;
   pending_.finish_reason = finish;
   pending_.prompt_tokens = prompt_tokens;
@@ -132,6 +136,7 @@ struct Engine::Impl {
 
   void run();
   void step();
+  std::string token_text(TokenId id) const;
   void finish(Sequence& seq);
 };
 
@@ -153,6 +158,16 @@ void Engine::Impl::run() {
 }
 
 void Engine::Impl::finish(Sequence& seq) { kv->release(seq.blocks); }
+
+// A token's text for logprobs. A token that is only part of a UTF-8 character is written as
+// vLLM writes it, "bytes:\xe2\x80", so the JSON stays valid.
+std::string Engine::Impl::token_text(TokenId id) const {
+  std::string_view piece = tokenizer.piece(id);
+  if (utf8::is_valid(piece)) return std::string(piece);
+  std::string out = "bytes:";
+  for (unsigned char c : piece) out += fmt::format("\\x{:02x}", c);
+  return out;
+}
 
 void Engine::Impl::step() {
   // Aborted requests leave first, so their blocks serve this step's admissions.
@@ -230,8 +245,17 @@ void Engine::Impl::step() {
     seq.last_token = sampled.id;
     seq.delta.clear();
     FinishReason reason = seq.output.push(sampled.id, seq.delta);
+    TokenLogprobs* lp = nullptr;
+    TokenLogprobs logprobs;
+    if (seq.state.params().logprobs) {
+      logprobs.token = token_text(sampled.id);
+      logprobs.logprob = sampled.logprob;
+      for (const TokenLogprob& alt : sampled.top_logprobs())
+        logprobs.top.push_back({token_text(alt.id), alt.logprob});
+      lp = &logprobs;
+    }
     seq.channel->push(seq.delta, reason, static_cast<int32_t>(seq.prompt.size()),
-                      seq.num_generated());
+                      seq.num_generated(), lp);
   }
   std::erase_if(running, [&](const std::unique_ptr<Sequence>& s) {
     if (!s->output.finished()) return false;

@@ -42,6 +42,17 @@ struct EngineRequest {
   SamplingParams sampling;
 };
 
+// One sampled token's log-probability and the best alternatives (when the request asks).
+struct TokenLogprobs {
+  struct Alternative {
+    std::string token;  // the token's text (decoded alone)
+    float logprob = 0;
+  };
+  std::string token;
+  float logprob = 0;
+  std::vector<Alternative> top;  // best first; top_logprobs of them
+};
+
 // What a request has produced since the last drain.
 struct EngineOutput {
   std::string text;                              // new text (valid UTF-8)
@@ -50,6 +61,7 @@ struct EngineOutput {
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   std::string error;                             // set when the engine failed the request
+  std::vector<TokenLogprobs> logprobs;           // tokens sampled since the last drain
 };
 
 // The per-request channel: the step thread appends, the request's I/O thread drains. The
@@ -66,7 +78,7 @@ class RequestChannel {
 
   // Step-thread side.
   void push(std::string_view text, FinishReason finish, int32_t prompt_tokens,
-            int32_t completion_tokens);
+            int32_t completion_tokens, TokenLogprobs* logprobs = nullptr);
   void fail(std::string error);
 
  private:

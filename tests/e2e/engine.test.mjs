@@ -137,3 +137,39 @@ e2eTest('/tokenize and /detokenize round-trip with the model tokenizer', async (
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error.param, 'tokens');
 });
+
+e2eTest('logprobs and top_logprobs, chat and completions shapes', async (h) => {
+  const gw = await serveModel(h);
+  const client = gw.client();
+  const chat = await client.chat.completions.create({
+    model: 'stories260K', max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3,
+    messages: [{ role: 'user', content: 'Once upon a time' }],
+  });
+  const content = chat.choices[0].logprobs.content;
+  assert.equal(content.length, chat.usage.completion_tokens);
+  for (const t of content) {
+    assert.ok(t.logprob <= 0);
+    assert.equal(t.top_logprobs.length, 3);
+    for (let i = 1; i < 3; i += 1) assert.ok(t.top_logprobs[i - 1].logprob >= t.top_logprobs[i].logprob);
+    // Greedy: the chosen token is the most likely one.
+    assert.equal(t.token, t.top_logprobs[0].token);
+    assert.equal(t.logprob, t.top_logprobs[0].logprob);
+    assert.deepEqual(t.bytes, [...Buffer.from(t.token, 'utf8')]);
+  }
+  assert.equal(content.map((t) => t.token).join(''), chat.choices[0].message.content);
+
+  const comp = await client.completions.create({
+    model: 'stories260K', prompt: kPrompt, max_tokens: 4, temperature: 0, logprobs: 2,
+  });
+  const lp = comp.choices[0].logprobs;
+  assert.equal(lp.tokens.length, 4);
+  assert.equal(lp.tokens.join(''), comp.choices[0].text);
+  assert.equal(lp.token_logprobs.length, 4);
+  assert.equal(Object.keys(lp.top_logprobs[0]).length, 2);
+  assert.deepEqual(lp.text_offset.slice(0, 2), [0, lp.tokens[0].length]);
+
+  await assert.rejects(client.chat.completions.create({
+    model: 'stories260K', max_tokens: 2, top_logprobs: 3,
+    messages: [{ role: 'user', content: 'x' }],
+  }), (err) => err instanceof OpenAI.BadRequestError && /logprobs/.test(err.message));
+});

@@ -81,9 +81,25 @@ std::variant<LocalRequest, openai::ApiError> to_engine_request(std::string_view 
   }
   if (auto it = d.FindMember("n"); it != d.MemberEnd() && it->value.IsInt() && it->value.GetInt() > 1)
     return openai::invalid_request("n > 1 is not supported by local models yet.", "n");
-  if (auto it = d.FindMember("logprobs"); it != d.MemberEnd() && !it->value.IsNull() &&
-                                          !(it->value.IsBool() && !it->value.GetBool()))
-    return openai::invalid_request("logprobs are not supported by local models yet.", "logprobs");
+  engine::SamplingParams& lp = r.engine.sampling;
+  if (auto it = d.FindMember("logprobs"); it != d.MemberEnd() && !it->value.IsNull()) {
+    if (r.chat) {  // chat: logprobs: bool, top_logprobs: 0..20
+      if (!it->value.IsBool()) return openai::invalid_request("'logprobs' must be a boolean.", "logprobs");
+      lp.logprobs = it->value.GetBool();
+    } else {  // completions: logprobs: N alternatives, 0..5
+      if (!it->value.IsInt() || it->value.GetInt() < 0 || it->value.GetInt() > 5)
+        return openai::invalid_request("'logprobs' must be an integer from 0 to 5.", "logprobs");
+      lp.logprobs = true;
+      lp.top_logprobs = it->value.GetInt();
+    }
+  }
+  if (auto it = d.FindMember("top_logprobs"); r.chat && it != d.MemberEnd() && !it->value.IsNull()) {
+    if (!it->value.IsInt() || it->value.GetInt() < 0 || it->value.GetInt() > engine::kMaxTopLogprobs)
+      return openai::invalid_request("'top_logprobs' must be an integer from 0 to 20.", "top_logprobs");
+    if (!lp.logprobs)
+      return openai::invalid_request("'top_logprobs' needs 'logprobs': true.", "top_logprobs");
+    lp.top_logprobs = it->value.GetInt();
+  }
   if (auto it = d.FindMember("stream"); it != d.MemberEnd() && it->value.IsBool()) r.stream = it->value.GetBool();
   if (auto it = d.FindMember("stream_options"); it != d.MemberEnd() && it->value.IsObject()) {
     auto u = it->value.FindMember("include_usage");
@@ -119,6 +135,59 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
+std::string bytes_json(std::string_view s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out.push_back(',');
+    out += std::to_string(static_cast<unsigned char>(s[i]));
+  }
+  out.push_back(']');
+  return out;
+}
+
+// Chat shape: {"content":[{"token","logprob","bytes","top_logprobs":[...]}]}; null when the
+// request did not ask or the piece has no tokens.
+std::string chat_logprobs(const std::vector<engine::TokenLogprobs>& tokens, bool asked) {
+  if (!asked || tokens.empty()) return "null";
+  std::string out = R"({"content":[)";
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const auto& t = tokens[i];
+    if (i) out.push_back(',');
+    out += fmt::format(R"({{"token":{},"logprob":{},"bytes":{},"top_logprobs":[)", quoted(t.token),
+                       t.logprob, bytes_json(t.token));
+    for (size_t k = 0; k < t.top.size(); ++k) {
+      if (k) out.push_back(',');
+      out += fmt::format(R"({{"token":{},"logprob":{},"bytes":{}}})", quoted(t.top[k].token),
+                         t.top[k].logprob, bytes_json(t.top[k].token));
+    }
+    out += "]}";
+  }
+  return out + "]}";
+}
+
+// Legacy completions shape: tokens, token_logprobs, top_logprobs (token -> logprob maps) and
+// text_offset (where each token starts in the generated text; `offset` carries across chunks).
+std::string completion_logprobs(const std::vector<engine::TokenLogprobs>& tokens, bool asked,
+                                size_t& offset) {
+  if (!asked || tokens.empty()) return "null";
+  std::string toks, lps, tops, offsets;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const auto& t = tokens[i];
+    const char* sep = i ? "," : "";
+    toks += sep + quoted(t.token);
+    lps += sep + fmt::format("{}", t.logprob);
+    offsets += sep + std::to_string(offset);
+    offset += t.token.size();
+    tops += sep;
+    tops += "{";
+    for (size_t k = 0; k < t.top.size(); ++k)
+      tops += (k ? "," : "") + quoted(t.top[k].token) + ":" + fmt::format("{}", t.top[k].logprob);
+    tops += "}";
+  }
+  return fmt::format(R"({{"tokens":[{}],"token_logprobs":[{}],"top_logprobs":[{}],"text_offset":[{}]}})",
+                     toks, lps, tops, offsets);
+}
+
 const char* finish_name(engine::FinishReason r) {
   return r == engine::FinishReason::Length ? "length" : "stop";
 }
@@ -130,7 +199,8 @@ struct Shapes {
   int64_t created;
   std::string model;  // quoted
 
-  std::string chunk(std::string_view text, bool first, const char* finish) const {
+  std::string chunk(std::string_view text, bool first, const char* finish,
+                    const std::string& logprobs = "null") const {
     std::string fin = finish ? fmt::format("\"{}\"", finish) : "null";
     if (chat) {
       std::string delta = first ? fmt::format(R"({{"role":"assistant","content":{}}})", quoted(text))
@@ -138,13 +208,13 @@ struct Shapes {
                                                    : fmt::format(R"({{"content":{}}})", quoted(text));
       return fmt::format(
           "data: {{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},"
-          "\"choices\":[{{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":{}}}]}}\n\n",
-          id, created, model, delta, fin);
+          "\"choices\":[{{\"index\":0,\"delta\":{},\"logprobs\":{},\"finish_reason\":{}}}]}}\n\n",
+          id, created, model, delta, logprobs, fin);
     }
     return fmt::format(
         "data: {{\"id\":\"{}\",\"object\":\"text_completion\",\"created\":{},\"model\":{},"
-        "\"choices\":[{{\"index\":0,\"text\":{},\"logprobs\":null,\"finish_reason\":{}}}]}}\n\n",
-        id, created, model, quoted(text), fin);
+        "\"choices\":[{{\"index\":0,\"text\":{},\"logprobs\":{},\"finish_reason\":{}}}]}}\n\n",
+        id, created, model, quoted(text), logprobs, fin);
   }
   static std::string usage(const engine::EngineOutput& o) {
     return fmt::format(R"({{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}})",
@@ -156,15 +226,15 @@ struct Shapes {
                        id, chat ? "chat.completion.chunk" : "text_completion", created, model,
                        usage(o));
   }
-  std::string whole(const engine::EngineOutput& o) const {
+  std::string whole(const engine::EngineOutput& o, const std::string& logprobs) const {
     if (chat) {
       return fmt::format(
-          R"({{"id":"{}","object":"chat.completion","created":{},"model":{},"choices":[{{"index":0,"message":{{"role":"assistant","content":{}}},"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})",
-          id, created, model, quoted(o.text), finish_name(o.finish_reason), usage(o));
+          R"({{"id":"{}","object":"chat.completion","created":{},"model":{},"choices":[{{"index":0,"message":{{"role":"assistant","content":{}}},"logprobs":{},"finish_reason":"{}"}}],"usage":{}}})",
+          id, created, model, quoted(o.text), logprobs, finish_name(o.finish_reason), usage(o));
     }
     return fmt::format(
-        R"({{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"index":0,"text":{},"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})",
-        id, created, model, quoted(o.text), finish_name(o.finish_reason), usage(o));
+        R"({{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"index":0,"text":{},"logprobs":{},"finish_reason":"{}"}}],"usage":{}}})",
+        id, created, model, quoted(o.text), logprobs, finish_name(o.finish_reason), usage(o));
   }
 };
 
@@ -186,6 +256,8 @@ class LocalBackend final : public Backend {
       co_return response;
     }
     LocalRequest& r = std::get<LocalRequest>(parsed);
+    const bool want_logprobs = r.engine.sampling.logprobs;
+    size_t text_offset = 0;
     auto submitted = engine_->submit(std::move(r.engine));
     if (!submitted) {
       const std::string& msg = submitted.error().message;
@@ -229,6 +301,7 @@ class LocalBackend final : public Backend {
     }
     while (true) {
       out.text.clear();
+      out.logprobs.clear();
       bool got = channel->drain(out);
       if (!got) {
         if (cancel.cancelled()) break;
@@ -243,6 +316,7 @@ class LocalBackend final : public Backend {
         co_return response;
       }
       whole.text.append(out.text);
+      for (auto& t : out.logprobs) whole.logprobs.push_back(t);
       whole.finished = out.finished;
       whole.finish_reason = out.finish_reason;
       whole.prompt_tokens = out.prompt_tokens;
@@ -256,7 +330,10 @@ class LocalBackend final : public Backend {
         piece = shapes.chunk("", true, nullptr);
         first = false;
       }
-      if (!out.text.empty()) piece += shapes.chunk(out.text, false, nullptr);
+      std::string lp = r.chat ? chat_logprobs(out.logprobs, want_logprobs)
+                              : completion_logprobs(out.logprobs, want_logprobs, text_offset);
+      out.logprobs.clear();
+      if (!out.text.empty() || lp != "null") piece += shapes.chunk(out.text, false, nullptr, lp);
       if (out.finished) {
         piece += shapes.chunk("", false, finish_name(out.finish_reason));
         if (r.include_usage) piece += shapes.usage_chunk(out);
@@ -281,7 +358,10 @@ class LocalBackend final : public Backend {
     if (!r.stream && response.failure == http::ClientFailure::None) {
       bool accepted = co_await sink.on_headers(response);
       if (accepted) {
-        piece = shapes.whole(whole);
+        size_t offset = 0;
+        std::string lp = r.chat ? chat_logprobs(whole.logprobs, want_logprobs)
+                                : completion_logprobs(whole.logprobs, want_logprobs, offset);
+        piece = shapes.whole(whole, lp);
         response.body_started = true;
         co_await sink.on_body(piece);
       }
