@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <thread>
@@ -38,6 +39,9 @@ struct Sequence {
   int32_t num_prefilled = 0;     // prompt tokens whose K/V are in the cache
   TokenId last_token = kNoToken;  // the token to feed next while decoding
   std::string delta;             // scratch for the text a step releases
+  bool embed = false;            // an embedding: prefill only, hidden states pooled
+  bool done = false;             // an embedding delivered (or failed): leaves after the step
+  std::vector<double> pooled;    // (dim) running sum of final hidden states
 
   bool prefilling() const { return num_prefilled < static_cast<int32_t>(prompt.size()); }
   int32_t num_generated() const { return output.num_tokens(); }
@@ -62,6 +66,8 @@ bool RequestChannel::drain(EngineOutput& out) {
   out.prompt_tokens = pending_.prompt_tokens;
   out.completion_tokens = pending_.completion_tokens;
   if (!pending_.error.empty()) out.error = pending_.error;
+  if (!pending_.embedding.empty()) out.embedding = std::move(pending_.embedding);
+  pending_.embedding.clear();
   pending_.text.clear();
   has_pending_ = false;
   return true;
@@ -99,6 +105,16 @@ void RequestChannel::fail(std::string error) {
   notify_locked(lock);
 }
 
+void RequestChannel::push_embedding(std::vector<float> embedding, int32_t prompt_tokens) {
+  std::unique_lock lock(mu_);
+  pending_.embedding = std::move(embedding);
+  pending_.finished = true;
+  pending_.finish_reason = FinishReason::Length;
+  pending_.prompt_tokens = prompt_tokens;
+  has_pending_ = true;
+  notify_locked(lock);
+}
+
 void RequestChannel::notify_locked(std::unique_lock<std::mutex>& lock) {
   auto notify = notify_;
   lock.unlock();
@@ -127,6 +143,8 @@ struct Engine::Impl {
   std::vector<Sequence*> logits_owner;  // the sequence of each logits row
   std::vector<const BlockTable*> tables;
   std::vector<float> logits;
+  std::vector<float> hidden;                   // (max_num_batched_tokens, dim) for embeddings
+  std::vector<std::pair<Sequence*, int32_t>> hidden_owner;  // (sequence, rows) in row order
 
   Impl(std::unique_ptr<LlamaModel> m, Tokenizer t, ChatTemplate c)
       : model(std::move(m)),
@@ -136,6 +154,7 @@ struct Engine::Impl {
 
   void run();
   void step();
+  void embed_step(int budget);
   std::string token_text(TokenId id) const;
   void finish(Sequence& seq);
 };
@@ -181,7 +200,7 @@ void Engine::Impl::step() {
   // Admit waiting sequences in arrival order while blocks and sequence slots allow.
   while (!waiting.empty() && static_cast<int>(running.size()) < options.max_num_seqs) {
     Sequence& seq = *waiting.front();
-    int64_t need = static_cast<int64_t>(seq.prompt.size()) + seq.state.params().max_tokens;
+    int64_t need = static_cast<int64_t>(seq.prompt.size()) + (seq.embed ? 0 : seq.state.params().max_tokens);
     if (!kv->reserve(seq.blocks, need)) break;
     running.push_back(std::move(waiting.front()));
     waiting.pop_front();
@@ -201,7 +220,7 @@ void Engine::Impl::step() {
   for (size_t slot = 0; slot < running.size(); ++slot) {
     Sequence& seq = *running[slot];
     tables.push_back(&seq.blocks);
-    if (seq.prefilling() || budget == 0) continue;
+    if (seq.embed || seq.prefilling() || budget == 0) continue;
     int32_t position = static_cast<int32_t>(seq.prompt.size()) + seq.num_generated() - 1;
     batch_tokens.push_back({.token = seq.last_token, .position = position,
                             .seq_slot = static_cast<int32_t>(slot), .wants_logits = true});
@@ -210,7 +229,7 @@ void Engine::Impl::step() {
   }
   for (size_t slot = 0; slot < running.size() && budget > 0; ++slot) {
     Sequence& seq = *running[slot];
-    if (!seq.prefilling()) continue;
+    if (seq.embed || !seq.prefilling()) continue;
     int32_t total = static_cast<int32_t>(seq.prompt.size());
     int32_t chunk = std::min(budget, total - seq.num_prefilled);
     for (int32_t i = 0; i < chunk; ++i) {
@@ -224,6 +243,19 @@ void Engine::Impl::step() {
     budget -= chunk;
   }
 
+  // Sequences leave only at the end of a step: slots index `running` until then.
+  auto remove_finished = [&] {
+    std::erase_if(running, [&](const std::unique_ptr<Sequence>& s) {
+      if (!s->output.finished() && !s->done) return false;
+      finish(*s);
+      return true;
+    });
+  };
+  embed_step(budget);
+  if (batch_tokens.empty()) {  // only embeddings ran this step
+    remove_finished();
+    return;
+  }
   Batch batch{.tokens = batch_tokens};
   KvView view{.cache = kv.get(), .tables = tables};
   if (auto st = model->forward(batch, view, logits.data()); !st) {
@@ -257,11 +289,59 @@ void Engine::Impl::step() {
     seq.channel->push(seq.delta, reason, static_cast<int32_t>(seq.prompt.size()),
                       seq.num_generated(), lp);
   }
-  std::erase_if(running, [&](const std::unique_ptr<Sequence>& s) {
-    if (!s->output.finished()) return false;
-    finish(*s);
-    return true;
-  });
+  remove_finished();
+}
+
+// Embedding sequences run in a batch of their own (the model outputs hidden states rather than
+// logits), with what the step's token budget has left.
+void Engine::Impl::embed_step(int budget) {
+  std::vector<BatchToken> tokens;
+  hidden_owner.clear();
+  for (size_t slot = 0; slot < running.size() && budget > 0; ++slot) {
+    Sequence& seq = *running[slot];
+    if (!seq.embed || !seq.prefilling()) continue;
+    int32_t chunk = std::min(budget, static_cast<int32_t>(seq.prompt.size()) - seq.num_prefilled);
+    for (int32_t i = 0; i < chunk; ++i) {
+      int32_t pos = seq.num_prefilled + i;
+      tokens.push_back({.token = seq.prompt[static_cast<size_t>(pos)], .position = pos,
+                        .seq_slot = static_cast<int32_t>(slot), .wants_logits = true});
+    }
+    hidden_owner.emplace_back(&seq, chunk);
+    seq.num_prefilled += chunk;
+    budget -= chunk;
+  }
+  if (tokens.empty()) return;
+  Batch batch{.tokens = tokens};
+  KvView view{.cache = kv.get(), .tables = tables};
+  if (auto st = model->forward_hidden(batch, view, hidden.data()); !st) {
+    log::error(kComponent, "embedding forward failed", {{"error", st.error().message}});
+    for (auto& [seq, rows] : hidden_owner) {
+      seq->channel->fail("engine error: " + st.error().message);
+      seq->done = true;
+    }
+    return;
+  }
+  const size_t dim = static_cast<size_t>(model->config().dim);
+  const float* row = hidden.data();
+  for (auto& [seq, rows] : hidden_owner) {
+    if (seq->pooled.empty()) seq->pooled.assign(dim, 0.0);
+    for (int32_t r = 0; r < rows; ++r, row += dim)
+      for (size_t k = 0; k < dim; ++k) seq->pooled[k] += row[k];
+    if (seq->prefilling()) continue;
+    // Mean, then unit length (the mean's scale cancels out, but keep it for clarity).
+    double norm = 0;
+    const double count = static_cast<double>(seq->prompt.size());
+    for (double& v : seq->pooled) {
+      v /= count;
+      norm += v * v;
+    }
+    norm = std::sqrt(norm);
+    std::vector<float> embedding(dim);
+    for (size_t k = 0; k < dim; ++k)
+      embedding[k] = static_cast<float>(norm > 0 ? seq->pooled[k] / norm : 0.0);
+    seq->channel->push_embedding(std::move(embedding), static_cast<int32_t>(seq->prompt.size()));
+    seq->done = true;
+  }
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -318,6 +398,8 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   if (!kv) return kv.error();
   impl->kv = std::make_unique<KvCache>(std::move(*kv));
   impl->logits.resize(static_cast<size_t>(o.max_num_seqs) * static_cast<size_t>(impl->model->vocab_size()));
+  impl->hidden.resize(static_cast<size_t>(o.max_num_batched_tokens) *
+                      static_cast<size_t>(impl->model->config().dim));
 
   EngineInfo& info = impl->info;
   info.architecture = impl->model->config().arch == Architecture::kQwen2 ? "qwen2" : "llama";
@@ -336,6 +418,28 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
 Result<std::shared_ptr<RequestChannel>> Engine::submit(EngineRequest request) {
   Impl& m = *impl_;
   std::vector<TokenId> prompt;
+  if (request.embed) {
+    prompt = m.tokenizer.encode(request.prompt, EncodeOptions{.add_special = true});
+    if (prompt.empty()) return make_error("The input is empty.");
+    if (static_cast<int64_t>(prompt.size()) > m.options.max_model_len) {
+      return make_error(fmt::format(
+          "This model's maximum context length is {} tokens. However, the input has {} tokens. "
+          "Please reduce it by {} tokens.",
+          m.options.max_model_len, prompt.size(), prompt.size() - m.options.max_model_len));
+    }
+    auto channel = std::make_shared<RequestChannel>();
+    std::lock_guard lock(m.mu);
+    if (static_cast<int>(m.incoming.size()) >= m.options.max_num_queued_requests)
+      return make_error("queue full: too many requests are waiting for the engine");
+    SamplingParams sp;
+    sp.max_tokens = 1;
+    SequenceSamplingState state = m.sampler.make_state(sp, prompt);
+    auto seq = std::make_unique<Sequence>(channel, std::move(prompt), std::move(state), m.tokenizer);
+    seq->embed = true;
+    m.incoming.push_back(std::move(seq));
+    m.cv.notify_one();
+    return channel;
+  }
   if (request.chat) {
     auto text = m.chat_template.apply(request.messages, true);
     if (!text) return text.error();

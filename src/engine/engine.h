@@ -40,6 +40,9 @@ struct EngineRequest {
   std::vector<ChatMessage> messages;
   std::string prompt;
   SamplingParams sampling;
+  // An embedding instead of a completion: `prompt` is encoded (with BOS), run through the model,
+  // and the final hidden states are mean-pooled and L2-normalised. `sampling` is not used.
+  bool embed = false;
 };
 
 // One sampled token's log-probability and the best alternatives (when the request asks).
@@ -62,6 +65,7 @@ struct EngineOutput {
   int32_t completion_tokens = 0;
   std::string error;                             // set when the engine failed the request
   std::vector<TokenLogprobs> logprobs;           // tokens sampled since the last drain
+  std::vector<float> embedding;                  // an embedding request's result (dim floats)
 };
 
 // The per-request channel: the step thread appends, the request's I/O thread drains. The
@@ -80,6 +84,7 @@ class RequestChannel {
   void push(std::string_view text, FinishReason finish, int32_t prompt_tokens,
             int32_t completion_tokens, TokenLogprobs* logprobs = nullptr);
   void fail(std::string error);
+  void push_embedding(std::vector<float> embedding, int32_t prompt_tokens);
 
  private:
   void notify_locked(std::unique_lock<std::mutex>& lock);

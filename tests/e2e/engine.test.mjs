@@ -173,3 +173,29 @@ e2eTest('logprobs and top_logprobs, chat and completions shapes', async (h) => {
     messages: [{ role: 'user', content: 'x' }],
   }), (err) => err instanceof OpenAI.BadRequestError && /logprobs/.test(err.message));
 });
+
+e2eTest('embeddings by mean pooling: unit length, deterministic, independent of batching', async (h) => {
+  const gw = await serveModel(h);
+  const client = gw.client();  // the SDK asks for base64 and decodes it
+  const texts = ['Once upon a time', 'The cat sat on the mat.', 'Lily liked the big red ball.'];
+  const together = await client.embeddings.create({ model: 'stories260K', input: texts });
+  assert.equal(together.data.length, 3);
+  assert.ok(together.usage.prompt_tokens > 10);
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+  const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
+  for (const e of together.data) {
+    assert.equal(e.embedding.length, 64);  // stories260K's hidden size
+    assert.ok(Math.abs(norm(e.embedding) - 1) < 1e-4);
+  }
+  // One at a time (float format): the same vectors as in the batch.
+  for (let i = 0; i < texts.length; i += 1) {
+    const alone = await client.embeddings.create(
+      { model: 'stories260K', input: texts[i], encoding_format: 'float' });
+    assert.ok(dot(alone.data[0].embedding, together.data[i].embedding) > 0.99999,
+              `input ${i} differs when embedded alone`);
+  }
+  // Different texts give different vectors.
+  assert.ok(dot(together.data[0].embedding, together.data[1].embedding) < 0.9999);
+  await assert.rejects(client.embeddings.create({ model: 'stories260K', input: [[1, 2, 3]] }),
+                       (err) => err instanceof OpenAI.BadRequestError);
+});

@@ -134,14 +134,25 @@ Status LlamaModel::check(const Batch& batch, const KvView& kv) const {
 
 Status LlamaModel::forward(const Batch& batch, const KvView& kv, float* logits) {
   if (Status s = check(batch, kv); !s) return s;
+  run_layers(batch, kv);
+  output(batch, logits);
+  return Ok{};
+}
+
+Status LlamaModel::forward_hidden(const Batch& batch, const KvView& kv, float* hidden) {
+  if (Status s = check(batch, kv); !s) return s;
+  run_layers(batch, kv);
+  final_norm(batch, hidden);
+  return Ok{};
+}
+
+void LlamaModel::run_layers(const Batch& batch, const KvView& kv) {
   const int64_t n = batch.num_tokens();
   embed(batch);
   for (int l = 0; l < config_.num_layers; ++l) {
     attention_block(l, batch, kv);
     ffn_block(l, n);
   }
-  output(batch, logits);
-  return Ok{};
 }
 
 void LlamaModel::matmul(const kernels::WeightMatrix& w, const float* x, int64_t n, float* y) {
@@ -456,15 +467,20 @@ void LlamaModel::ffn_block(int layer, int64_t n) {
 
 // Only the rows that want logits are normed (into xb_, packed) and multiplied by the output
 // matrix: for a prefill of P tokens that is 1 row of the vocab-sized matmul, not P.
-void LlamaModel::output(const Batch& batch, float* logits) {
+int64_t LlamaModel::final_norm(const Batch& batch, float* out) {
   const ModelConfig& c = config_;
   int64_t m = 0;
   for (int64_t t = 0; t < batch.num_tokens(); ++t) {
     if (!batch.tokens[t].wants_logits) continue;
-    kernels_.rmsnorm(xb_.data() + m * c.dim, x_.data() + t * c.dim, weights_.output_norm, c.dim,
+    kernels_.rmsnorm(out + m * c.dim, x_.data() + t * c.dim, weights_.output_norm, c.dim,
                      c.rms_eps);
     ++m;
   }
+  return m;
+}
+
+void LlamaModel::output(const Batch& batch, float* logits) {
+  int64_t m = final_norm(batch, xb_.data());
   if (m > 0) matmul(weights_.output, xb_.data(), m, logits);  // (m, vocab)
 }
 

@@ -57,6 +57,10 @@ class LlamaModel {
   // for a batch that does not fit the options, a token id outside the vocabulary, a position
   // beyond max_context or not covered by its sequence's block table.
   Status forward(const Batch& batch, const KvView& kv, float* logits);
+  // The same pass, but for each token that wants output it writes the final hidden state
+  // (after the output norm) instead of logits: hidden is (batch.num_logits(), dim) floats.
+  // Embeddings pool these.
+  Status forward_hidden(const Batch& batch, const KvView& kv, float* hidden);
 
  private:
   LlamaModel(GgufFile file, const ModelConfig& config, ModelWeights weights,
@@ -88,6 +92,9 @@ class LlamaModel {
   int64_t find_runs(const Batch& batch);
   void ffn_block(int layer, int64_t n);
   void output(const Batch& batch, float* logits);
+  void run_layers(const Batch& batch, const KvView& kv);
+  // Final norm of the tokens that want output, rows packed into `out` (m, dim); returns m.
+  int64_t final_norm(const Batch& batch, float* out);
   void matmul(const kernels::WeightMatrix& w, const float* x, int64_t n, float* y);
   static constexpr size_t kMaxSharedInput = 3;  // Q, K, V
   void matmul_shared_input(std::span<const kernels::WeightMatrix* const> ws,

@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rapidjson/document.h>
 
 #include <chrono>
@@ -59,10 +60,6 @@ std::variant<LocalRequest, openai::ApiError> to_engine_request(std::string_view 
   d.Parse(body.data(), body.size());
   if (d.HasParseError() || !d.IsObject()) return openai::invalid_request("The body must be a JSON object.");
   LocalRequest r;
-  if (path == "/embeddings") {
-    return openai::ApiError{400, "Embeddings are not served by local models yet.",
-                            "invalid_request_error", "model", "unsupported"};
-  }
   r.chat = path == "/chat/completions";
   r.engine.chat = r.chat;
   if (r.chat) {
@@ -240,6 +237,55 @@ struct Shapes {
 
 std::atomic<uint64_t> g_next_id{1};
 
+struct EmbeddingRequest {
+  std::vector<std::string> inputs;
+  bool base64 = false;
+};
+
+std::variant<EmbeddingRequest, openai::ApiError> to_embedding_request(std::string_view body) {
+  rapidjson::Document d;
+  d.Parse(body.data(), body.size());
+  if (d.HasParseError() || !d.IsObject()) return openai::invalid_request("The body must be a JSON object.");
+  EmbeddingRequest r;
+  const Value& input = d["input"];
+  if (input.IsString()) {
+    r.inputs.emplace_back(input.GetString(), input.GetStringLength());
+  } else {
+    for (const auto& e : input.GetArray()) {
+      if (!e.IsString())
+        return openai::invalid_request("Local models embed strings; token-id inputs are not supported.", "input");
+      r.inputs.emplace_back(e.GetString(), e.GetStringLength());
+    }
+  }
+  if (auto it = d.FindMember("encoding_format"); it != d.MemberEnd() && !it->value.IsNull()) {
+    std::string_view f = it->value.IsString() ? std::string_view(it->value.GetString()) : "";
+    if (f != "float" && f != "base64")
+      return openai::invalid_request("'encoding_format' must be 'float' or 'base64'.", "encoding_format");
+    r.base64 = f == "base64";
+  }
+  return r;
+}
+
+// Little-endian float32 bytes in base64, as OpenAI's encoding_format "base64" sends them.
+std::string base64_floats(const std::vector<float>& v) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto* bytes = reinterpret_cast<const unsigned char*>(v.data());
+  const size_t n = v.size() * sizeof(float);
+  std::string out;
+  out.reserve((n + 2) / 3 * 4);
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t chunk = uint32_t{bytes[i]} << 16;
+    if (i + 1 < n) chunk |= uint32_t{bytes[i + 1]} << 8;
+    if (i + 2 < n) chunk |= bytes[i + 2];
+    out.push_back(kAlphabet[(chunk >> 18) & 63]);
+    out.push_back(kAlphabet[(chunk >> 12) & 63]);
+    out.push_back(i + 1 < n ? kAlphabet[(chunk >> 6) & 63] : '=');
+    out.push_back(i + 2 < n ? kAlphabet[chunk & 63] : '=');
+  }
+  return out;
+}
+
 class LocalBackend final : public Backend {
  public:
   LocalBackend(std::shared_ptr<engine::Engine> engine, std::string served_name)
@@ -248,6 +294,10 @@ class LocalBackend final : public Backend {
   asio::awaitable<http::ClientResponse> call(const http::ClientRequest& request,
                                              http::BodySink& sink,
                                              http::Cancellation& cancel) override {
+    if (request.path == "/embeddings") {
+      http::ClientResponse embedded = co_await embed(request, sink, cancel);
+      co_return embedded;
+    }
     http::ClientResponse response;
     auto parsed = to_engine_request(request.path, request.body);
     if (auto* err = std::get_if<openai::ApiError>(&parsed)) {
@@ -377,6 +427,84 @@ class LocalBackend final : public Backend {
   engine::Engine* local_engine() override { return engine_.get(); }
 
  private:
+  // Every input is submitted at once (the engine batches them), then collected in order.
+  asio::awaitable<http::ClientResponse> embed(const http::ClientRequest& request,
+                                              http::BodySink& sink, http::Cancellation& cancel) {
+    http::ClientResponse response;
+    auto parsed = to_embedding_request(request.body);
+    if (auto* err = std::get_if<openai::ApiError>(&parsed)) {
+      response.status = err->status;
+      response.error_body = err->to_json();
+      co_return response;
+    }
+    EmbeddingRequest& r = std::get<EmbeddingRequest>(parsed);
+    auto executor = co_await asio::this_coro::executor;
+    auto wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+    std::vector<std::shared_ptr<engine::RequestChannel>> channels;
+    for (auto& input : r.inputs) {
+      auto submitted = engine_->submit({.chat = false, .prompt = std::move(input), .embed = true});
+      if (!submitted) {
+        for (auto& c : channels) c->abort();
+        const std::string& msg = submitted.error().message;
+        openai::ApiError e = msg.starts_with("queue full") ? openai::service_unavailable(msg)
+                                                           : openai::invalid_request(msg, "input");
+        response.status = e.status;
+        response.error_body = e.to_json();
+        co_return response;
+      }
+      (*submitted)->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
+      channels.push_back(std::move(*submitted));
+    }
+    cancel.set_handler([&channels, wake] {
+      for (auto& c : channels) c->abort();
+      wake->cancel();
+    });
+    std::string data;
+    int64_t prompt_tokens = 0;
+    engine::EngineOutput out;
+    for (size_t i = 0; i < channels.size(); ++i) {
+      out = engine::EngineOutput{};
+      while (!out.finished && !cancel.cancelled()) {
+        bool got = channels[i]->drain(out);
+        if (!got) {
+          boost::system::error_code ec;
+          co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+      }
+      if (cancel.cancelled()) break;
+      if (!out.error.empty()) {
+        for (auto& c : channels) c->abort();
+        cancel.clear_handler();
+        response.failure = http::ClientFailure::Closed;
+        response.failure_message = out.error;
+        co_return response;
+      }
+      prompt_tokens += out.prompt_tokens;
+      if (i) data.push_back(',');
+      data += fmt::format(R"({{"object":"embedding","index":{},"embedding":)", i);
+      if (r.base64) data += "\"" + base64_floats(out.embedding) + "\"";
+      else data += fmt::format("[{}]", fmt::join(out.embedding, ","));
+      data.push_back('}');
+    }
+    cancel.clear_handler();
+    if (cancel.cancelled()) {
+      response.failure = http::ClientFailure::Cancelled;
+      response.failure_message = "cancelled";
+      co_return response;
+    }
+    response.status = 200;
+    response.content_type = "application/json";
+    bool accepted = co_await sink.on_headers(response);
+    if (accepted) {
+      std::string body = fmt::format(
+          R"({{"object":"list","data":[{}],"model":{},"usage":{{"prompt_tokens":{},"total_tokens":{}}}}})",
+          data, quoted(served_name_), prompt_tokens, prompt_tokens);
+      response.body_started = true;
+      co_await sink.on_body(body);
+    }
+    co_return response;
+  }
+
   std::shared_ptr<engine::Engine> engine_;
   std::string served_name_;
 };
