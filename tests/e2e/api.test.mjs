@@ -3,7 +3,7 @@
 // and the in-process mock provider.
 import assert from 'node:assert/strict';
 
-import { e2eTest } from './lib/harness.mjs';
+import { e2eTest, waitFor } from './lib/harness.mjs';
 import { httpDeployment, mockDeployment } from './lib/config.mjs';
 import { chatContent, postSse, words } from './lib/sse.mjs';
 
@@ -203,6 +203,8 @@ e2eTest('embedded default (no --config, no --model) serves a dummy model with th
     model: 'ondol-dummy', max_tokens: 3, messages: [{ role: 'user', content: 'hello' }],
   });
   assert.equal(res.usage.completion_tokens, 3);
-  assert.match(gw.proc.logTail(), /embedded default, 'ondol-dummy'/);
+  // Log lines are flushed every few milliseconds: wait for the startup line rather than race it.
+  await waitFor(() => /embedded default, 'ondol-dummy'/.test(gw.proc.logTail()),
+                { what: 'the startup line naming the embedded default' });
   assert.ok(gw.proc.running, 'the gateway is still running');
 });
