@@ -199,3 +199,40 @@ e2eTest('embeddings by mean pooling: unit length, deterministic, independent of 
   await assert.rejects(client.embeddings.create({ model: 'stories260K', input: [[1, 2, 3]] }),
                        (err) => err instanceof OpenAI.BadRequestError);
 });
+
+e2eTest('n > 1: one sequence per choice, streamed and whole', async (h) => {
+  const gw = await serveModel(h);
+  const client = gw.client();
+  const whole = await client.completions.create({
+    model: 'stories260K', prompt: kPrompt, max_tokens: 8, n: 3, temperature: 1.0, seed: 11,
+  });
+  assert.deepEqual(whole.choices.map((c) => c.index), [0, 1, 2]);
+  assert.equal(whole.usage.completion_tokens, 24);
+  assert.equal(whole.usage.prompt_tokens, 5);  // the prompt is counted once
+  const texts = new Set(whole.choices.map((c) => c.text));
+  assert.ok(texts.size > 1, 'choices with different seeds should differ');
+  // The same request again gives the same choices (seed, seed + 1, seed + 2).
+  const again = await client.completions.create({
+    model: 'stories260K', prompt: kPrompt, max_tokens: 8, n: 3, temperature: 1.0, seed: 11,
+  });
+  assert.deepEqual(again.choices.map((c) => c.text), whole.choices.map((c) => c.text));
+
+  const stream = await client.chat.completions.create({
+    model: 'stories260K', max_tokens: 5, n: 2, temperature: 0, stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'Once upon a time' }],
+  });
+  const content = ['', ''];
+  const finish = [null, null];
+  let usage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      content[c.index] += c.delta.content ?? '';
+      finish[c.index] = c.finish_reason ?? finish[c.index];
+    }
+  }
+  assert.deepEqual(finish, ['length', 'length']);
+  assert.equal(content[0], content[1]);  // greedy: both choices agree
+  assert.equal(usage.completion_tokens, 10);
+});

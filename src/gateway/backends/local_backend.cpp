@@ -32,6 +32,7 @@ struct LocalRequest {
   bool stream = false;
   bool include_usage = false;
   bool chat = true;
+  int n = 1;  // choices: one engine sequence each
 };
 
 std::string text_of(const Value& content) {
@@ -76,8 +77,7 @@ std::variant<LocalRequest, openai::ApiError> to_engine_request(std::string_view 
     else
       return openai::invalid_request("Local models take one prompt string per request.", "prompt");
   }
-  if (auto it = d.FindMember("n"); it != d.MemberEnd() && it->value.IsInt() && it->value.GetInt() > 1)
-    return openai::invalid_request("n > 1 is not supported by local models yet.", "n");
+  if (auto it = d.FindMember("n"); it != d.MemberEnd() && it->value.IsInt()) r.n = it->value.GetInt();
   engine::SamplingParams& lp = r.engine.sampling;
   if (auto it = d.FindMember("logprobs"); it != d.MemberEnd() && !it->value.IsNull()) {
     if (r.chat) {  // chat: logprobs: bool, top_logprobs: 0..20
@@ -197,7 +197,7 @@ struct Shapes {
   std::string model;  // quoted
 
   std::string chunk(std::string_view text, bool first, const char* finish,
-                    const std::string& logprobs = "null") const {
+                    const std::string& logprobs = "null", int index = 0) const {
     std::string fin = finish ? fmt::format("\"{}\"", finish) : "null";
     if (chat) {
       std::string delta = first ? fmt::format(R"({{"role":"assistant","content":{}}})", quoted(text))
@@ -205,13 +205,13 @@ struct Shapes {
                                                    : fmt::format(R"({{"content":{}}})", quoted(text));
       return fmt::format(
           "data: {{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},"
-          "\"choices\":[{{\"index\":0,\"delta\":{},\"logprobs\":{},\"finish_reason\":{}}}]}}\n\n",
-          id, created, model, delta, logprobs, fin);
+          "\"choices\":[{{\"index\":{},\"delta\":{},\"logprobs\":{},\"finish_reason\":{}}}]}}\n\n",
+          id, created, model, index, delta, logprobs, fin);
     }
     return fmt::format(
         "data: {{\"id\":\"{}\",\"object\":\"text_completion\",\"created\":{},\"model\":{},"
-        "\"choices\":[{{\"index\":0,\"text\":{},\"logprobs\":{},\"finish_reason\":{}}}]}}\n\n",
-        id, created, model, quoted(text), logprobs, fin);
+        "\"choices\":[{{\"index\":{},\"text\":{},\"logprobs\":{},\"finish_reason\":{}}}]}}\n\n",
+        id, created, model, index, quoted(text), logprobs, fin);
   }
   static std::string usage(const engine::EngineOutput& o) {
     return fmt::format(R"({{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}})",
@@ -223,15 +223,19 @@ struct Shapes {
                        id, chat ? "chat.completion.chunk" : "text_completion", created, model,
                        usage(o));
   }
-  std::string whole(const engine::EngineOutput& o, const std::string& logprobs) const {
+  std::string choice(const engine::EngineOutput& o, const std::string& logprobs, int index) const {
     if (chat) {
       return fmt::format(
-          R"({{"id":"{}","object":"chat.completion","created":{},"model":{},"choices":[{{"index":0,"message":{{"role":"assistant","content":{}}},"logprobs":{},"finish_reason":"{}"}}],"usage":{}}})",
-          id, created, model, quoted(o.text), logprobs, finish_name(o.finish_reason), usage(o));
+          R"({{"index":{},"message":{{"role":"assistant","content":{}}},"logprobs":{},"finish_reason":"{}"}})",
+          index, quoted(o.text), logprobs, finish_name(o.finish_reason));
     }
-    return fmt::format(
-        R"({{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"index":0,"text":{},"logprobs":{},"finish_reason":"{}"}}],"usage":{}}})",
-        id, created, model, quoted(o.text), logprobs, finish_name(o.finish_reason), usage(o));
+    return fmt::format(R"({{"index":{},"text":{},"logprobs":{},"finish_reason":"{}"}})", index,
+                       quoted(o.text), logprobs, finish_name(o.finish_reason));
+  }
+  std::string whole(const std::string& choices, const engine::EngineOutput& totals) const {
+    return fmt::format(R"({{"id":"{}","object":"{}","created":{},"model":{},"choices":[{}],"usage":{}}})",
+                       id, chat ? "chat.completion" : "text_completion", created, model, choices,
+                       usage(totals));
   }
 };
 
@@ -307,24 +311,31 @@ class LocalBackend final : public Backend {
     }
     LocalRequest& r = std::get<LocalRequest>(parsed);
     const bool want_logprobs = r.engine.sampling.logprobs;
-    size_t text_offset = 0;
-    auto submitted = engine_->submit(std::move(r.engine));
-    if (!submitted) {
-      const std::string& msg = submitted.error().message;
-      bool queue_full = msg.starts_with("queue full");
-      openai::ApiError e = queue_full ? openai::service_unavailable(msg) : openai::invalid_request(msg);
-      response.status = e.status;
-      response.error_body = e.to_json();
-      co_return response;
-    }
-    std::shared_ptr<engine::RequestChannel> channel = std::move(*submitted);
+    const int n = std::max(1, r.n);
 
-    // The step thread wakes this coroutine by posting a cancel of a timer that never expires.
+    // One engine sequence per choice (with a seed, choice i samples with seed + i). The step
+    // thread wakes this coroutine by posting a cancel of a timer that never expires.
     auto executor = co_await asio::this_coro::executor;
     auto wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
-    channel->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
-    cancel.set_handler([channel, wake] {
-      channel->abort();
+    std::vector<std::shared_ptr<engine::RequestChannel>> channels;
+    for (int i = 0; i < n; ++i) {
+      engine::EngineRequest copy = r.engine;
+      if (copy.sampling.seed && i > 0) copy.sampling.seed = *copy.sampling.seed + static_cast<uint64_t>(i);
+      auto submitted = engine_->submit(std::move(copy));
+      if (!submitted) {
+        for (auto& c : channels) c->abort();
+        const std::string& msg = submitted.error().message;
+        openai::ApiError e = msg.starts_with("queue full") ? openai::service_unavailable(msg)
+                                                           : openai::invalid_request(msg);
+        response.status = e.status;
+        response.error_body = e.to_json();
+        co_return response;
+      }
+      (*submitted)->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
+      channels.push_back(std::move(*submitted));
+    }
+    cancel.set_handler([&channels, wake] {
+      for (auto& c : channels) c->abort();
       wake->cancel();
     });
 
@@ -334,73 +345,73 @@ class LocalBackend final : public Backend {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count(),
                   .model = quoted(served_name_)};
+    struct Choice {
+      engine::EngineOutput whole;
+      bool first = true;
+      bool done = false;
+      size_t text_offset = 0;  // completions logprobs
+    };
+    std::vector<Choice> choices(static_cast<size_t>(n));
     engine::EngineOutput out;
-    engine::EngineOutput whole;
-    bool first = true;
     std::string piece;
     response.status = 200;
     response.content_type = r.stream ? "text/event-stream" : "application/json";
     if (r.stream) {
       bool accepted = co_await sink.on_headers(response);
-      if (!accepted) {
-        channel->abort();
-        cancel.clear_handler();
-        response.failure = http::ClientFailure::Cancelled;
-        co_return response;
-      }
+      if (!accepted) response.failure = http::ClientFailure::Cancelled;
     }
-    while (true) {
-      out.text.clear();
-      out.logprobs.clear();
-      bool got = channel->drain(out);
-      if (!got) {
-        if (cancel.cancelled()) break;
-        boost::system::error_code ec;
-        co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        continue;
-      }
-      if (!out.error.empty()) {
-        cancel.clear_handler();
-        response.failure = http::ClientFailure::Closed;
-        response.failure_message = out.error;
-        co_return response;
-      }
-      whole.text.append(out.text);
-      for (auto& t : out.logprobs) whole.logprobs.push_back(t);
-      whole.finished = out.finished;
-      whole.finish_reason = out.finish_reason;
-      whole.prompt_tokens = out.prompt_tokens;
-      whole.completion_tokens = out.completion_tokens;
-      if (!r.stream) {
-        if (out.finished) break;
-        continue;
-      }
+    int remaining = n;
+    while (remaining > 0 && response.failure == http::ClientFailure::None) {
+      bool any = false;
       piece.clear();
-      if (first && r.chat) {
-        piece = shapes.chunk("", true, nullptr);
-        first = false;
+      for (int i = 0; i < n && response.failure == http::ClientFailure::None; ++i) {
+        Choice& c = choices[static_cast<size_t>(i)];
+        if (c.done) continue;
+        out = engine::EngineOutput{};
+        if (!channels[static_cast<size_t>(i)]->drain(out)) continue;
+        any = true;
+        if (!out.error.empty()) {
+          response.failure = http::ClientFailure::Closed;
+          response.failure_message = out.error;
+          break;
+        }
+        c.whole.text.append(out.text);
+        for (auto& t : out.logprobs) c.whole.logprobs.push_back(t);
+        c.whole.finish_reason = out.finish_reason;
+        c.whole.prompt_tokens = out.prompt_tokens;
+        c.whole.completion_tokens = out.completion_tokens;
+        if (r.stream) {
+          if (c.first && r.chat) piece += shapes.chunk("", true, nullptr, "null", i);
+          c.first = false;
+          std::string lp = r.chat ? chat_logprobs(out.logprobs, want_logprobs)
+                                  : completion_logprobs(out.logprobs, want_logprobs, c.text_offset);
+          if (!out.text.empty() || lp != "null") piece += shapes.chunk(out.text, false, nullptr, lp, i);
+          if (out.finished) piece += shapes.chunk("", false, finish_name(out.finish_reason), "null", i);
+        }
+        if (out.finished) {
+          c.done = true;
+          --remaining;
+        }
       }
-      std::string lp = r.chat ? chat_logprobs(out.logprobs, want_logprobs)
-                              : completion_logprobs(out.logprobs, want_logprobs, text_offset);
-      out.logprobs.clear();
-      if (!out.text.empty() || lp != "null") piece += shapes.chunk(out.text, false, nullptr, lp);
-      if (out.finished) {
-        piece += shapes.chunk("", false, finish_name(out.finish_reason));
-        if (r.include_usage) piece += shapes.usage_chunk(out);
+      if (response.failure != http::ClientFailure::None) break;
+      if (r.stream && remaining == 0) {
+        if (r.include_usage) piece += shapes.usage_chunk(totals(choices));
         piece += "data: [DONE]\n\n";
       }
       if (!piece.empty()) {
         response.body_started = true;
         bool accepted = co_await sink.on_body(piece);
-        if (!accepted) {
-          channel->abort();
-          response.failure = http::ClientFailure::Cancelled;
-          break;
-        }
+        if (!accepted) response.failure = http::ClientFailure::Cancelled;
       }
-      if (out.finished) break;
+      if (!any && remaining > 0) {
+        if (cancel.cancelled()) break;
+        boost::system::error_code ec;
+        co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
     }
     cancel.clear_handler();
+    if (remaining > 0)
+      for (auto& c : channels) c->abort();  // failed or cancelled: free the other choices
     if (cancel.cancelled() && response.failure == http::ClientFailure::None) {
       response.failure = http::ClientFailure::Cancelled;
       response.failure_message = "cancelled";
@@ -408,15 +419,30 @@ class LocalBackend final : public Backend {
     if (!r.stream && response.failure == http::ClientFailure::None) {
       bool accepted = co_await sink.on_headers(response);
       if (accepted) {
-        size_t offset = 0;
-        std::string lp = r.chat ? chat_logprobs(whole.logprobs, want_logprobs)
-                                : completion_logprobs(whole.logprobs, want_logprobs, offset);
-        piece = shapes.whole(whole, lp);
+        std::string all;
+        for (int i = 0; i < n; ++i) {
+          const Choice& c = choices[static_cast<size_t>(i)];
+          size_t offset = 0;
+          std::string lp = r.chat ? chat_logprobs(c.whole.logprobs, want_logprobs)
+                                  : completion_logprobs(c.whole.logprobs, want_logprobs, offset);
+          if (i) all.push_back(',');
+          all += shapes.choice(c.whole, lp, i);
+        }
+        piece = shapes.whole(all, totals(choices));
         response.body_started = true;
         co_await sink.on_body(piece);
       }
     }
     co_return response;
+  }
+
+  // Usage of a request: its prompt once, the completions of all choices.
+  template <typename Choices>
+  static engine::EngineOutput totals(const Choices& choices) {
+    engine::EngineOutput t;
+    t.prompt_tokens = choices.front().whole.prompt_tokens;
+    for (const auto& c : choices) t.completion_tokens += c.whole.completion_tokens;
+    return t;
   }
 
   asio::awaitable<std::string> probe(std::chrono::milliseconds timeout) override {
