@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -61,7 +62,8 @@ void append_value(std::string& out, const Field& f, bool json) {
         } else if constexpr (std::is_same_v<V, bool>) {
           out.append(v ? "true" : "false");
         } else if constexpr (std::is_same_v<V, double>) {
-          fmt::format_to(std::back_inserter(out), "{:.3f}", v);
+          if (!std::isfinite(v)) out.append(json ? "null" : "nan");  // JSON has no NaN/Inf
+          else fmt::format_to(std::back_inserter(out), "{:.3f}", v);
         } else {
           fmt::format_to(std::back_inserter(out), "{}", v);
         }

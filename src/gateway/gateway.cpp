@@ -207,7 +207,7 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
                       : path == "/completions"    ? openai::Endpoint::Completions
                                                   : openai::Endpoint::Embeddings;
       std::shared_ptr<const RouteTable> snapshot = table();  // held across awaits
-      co_await proxy_request(*this, metrics_, std::move(snapshot), endpoint, ex, request_id);
+      co_await proxy_request(metrics_, std::move(snapshot), endpoint, ex, request_id);
     }
   } else if (method != "GET" && method != "HEAD" && path != "/admin/reload") {
     openai::ApiError e = label == "other" ? openai::not_found_path(ex.path())

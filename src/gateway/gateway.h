@@ -20,7 +20,6 @@ struct GatewayOptions {
   std::string config_path;        // a config file (reloadable)
   std::string config_text;        // else this YAML (e.g. from --model); else the embedded default
   std::string master_key;         // from the command line or environment; wins over the file
-  bool log_requests = true;       // one access-log line per request
 };
 
 class Gateway {
@@ -43,8 +42,6 @@ class Gateway {
   const std::string& master_key() const;
 
  private:
-  friend class Proxy;
-
   boost::asio::awaitable<void> handle_models(http::Exchange& ex);
   boost::asio::awaitable<void> handle_tokenize(http::Exchange& ex, bool tokenize);
   boost::asio::awaitable<void> handle_health(http::Exchange& ex, bool deep);

@@ -173,11 +173,10 @@ openai::ApiError final_error(const http::ClientResponse& last, std::string_view 
 
 }  // namespace
 
-asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
+asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
                                     std::shared_ptr<const RouteTable> table,
                                     openai::Endpoint endpoint, http::Exchange& ex,
                                     std::string_view request_id) {
-  (void)gateway;
   const GatewayConfig& config = table->config();
   auto parsed = openai::parse_request(endpoint, ex.body());
   if (auto* err = std::get_if<openai::ApiError>(&parsed)) {

@@ -8,7 +8,7 @@
 
 namespace ondol::gateway {
 
-boost::asio::awaitable<void> proxy_request(Gateway& gateway, GatewayMetrics& metrics,
+boost::asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
                                            std::shared_ptr<const RouteTable> table,
                                            openai::Endpoint endpoint, http::Exchange& ex,
                                            std::string_view request_id);

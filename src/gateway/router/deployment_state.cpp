@@ -39,11 +39,6 @@ bool DeploymentState::record_failure(Clock::time_point now, int allowed_fails,
   return true;
 }
 
-void DeploymentState::record_success() {
-  // A success does not erase recent failures (a flapping deployment still cools down), but
-  // there is nothing to do on the hot path either: keep it lock-free.
-}
-
 int DeploymentState::recent_failures(Clock::time_point now) const {
   std::lock_guard lock(mu_);
   while (!failures_.empty() && now - failures_.front() > kFailureWindow) failures_.pop_front();

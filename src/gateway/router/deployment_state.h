@@ -28,7 +28,6 @@ class DeploymentState {
   // Records a failure; returns true when it puts the deployment into cooldown: `allowed_fails`
   // failures within kFailureWindow cool it down for `cooldown_seconds`.
   bool record_failure(Clock::time_point now, int allowed_fails, double cooldown_seconds);
-  void record_success();
   int recent_failures(Clock::time_point now) const;
 
  private:

@@ -3,6 +3,8 @@
 #include "common/log.h"
 
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <rapidjson/document.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -156,6 +158,20 @@ TEST_F(LogFile, JsonLinesCarryLevelComponentMessageAndFields) {
   EXPECT_LT(got[0].find("\"level\""), got[0].find("\"component\""));
   EXPECT_LT(got[0].find("\"msg\""), got[0].find("\"request_id\""));
   EXPECT_LT(got[0].find("\"request_id\""), got[0].find("\"model\""));
+}
+
+TEST_F(LogFile, NonFiniteNumbersStayValidJson) {
+  init({.level = Level::Info, .file = path_});
+  info("c", "m", {{"nan", std::nan("")}, {"inf", HUGE_VAL}, {"ok", 1.5}});
+  shutdown();
+  std::vector<std::string> got = lines();
+  ASSERT_EQ(got.size(), 1u);
+  rapidjson::Document doc;
+  doc.Parse(got[0].c_str());
+  ASSERT_FALSE(doc.HasParseError()) << got[0];
+  EXPECT_TRUE(doc["nan"].IsNull());
+  EXPECT_TRUE(doc["inf"].IsNull());
+  EXPECT_EQ(doc["ok"].GetDouble(), 1.5);
 }
 
 TEST_F(LogFile, TimestampIsUtcWithMilliseconds) {
