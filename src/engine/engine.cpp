@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "engine/chat/chat_template.h"
+#include "engine/engine_metrics.h"
 #include "engine/model/llama_model.h"
 #include "engine/sampling/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -21,6 +22,12 @@ namespace {
 constexpr std::string_view kComponent = "engine";
 constexpr int kDefaultMaxModelLen = 4096;
 constexpr int64_t kDefaultKvBudgetBytes = int64_t{512} << 20;
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 // One request inside the engine. Not movable once built: output_ refers to state_'s params.
 struct Sequence {
@@ -42,6 +49,13 @@ struct Sequence {
   bool embed = false;            // an embedding: prefill only, hidden states pooled
   bool done = false;             // an embedding delivered (or failed): leaves after the step
   std::vector<double> pooled;    // (dim) running sum of final hidden states
+
+  // Timestamps for the request-level metrics (steady clock).
+  Clock::time_point arrived = Clock::now();
+  Clock::time_point admitted{};
+  Clock::time_point first_token{};
+  Clock::time_point last_token_time{};
+  Clock::time_point last_token_at() const { return last_token_time; }
 
   bool prefilling() const { return num_prefilled < static_cast<int32_t>(prompt.size()); }
   int32_t num_generated() const { return output.num_tokens(); }
@@ -129,6 +143,7 @@ struct Engine::Impl {
   std::unique_ptr<KvCache> kv;
   Sampler sampler;
   EngineInfo info;
+  std::unique_ptr<EngineMetrics> metrics;  // null: no registry
 
   std::mutex mu;
   std::condition_variable cv;
@@ -155,6 +170,8 @@ struct Engine::Impl {
   void run();
   void step();
   void embed_step(int budget);
+  void record_finish(const Sequence& seq, bool aborted);
+  void record_step(int64_t batch_tokens);
   std::string token_text(TokenId id) const;
   void finish(Sequence& seq);
 };
@@ -192,16 +209,26 @@ void Engine::Impl::step() {
   // Aborted requests leave first, so their blocks serve this step's admissions.
   std::erase_if(running, [&](const std::unique_ptr<Sequence>& s) {
     if (!s->channel->aborted()) return false;
+    record_finish(*s, true);
     finish(*s);
     return true;
   });
-  std::erase_if(waiting, [](const std::unique_ptr<Sequence>& s) { return s->channel->aborted(); });
+  std::erase_if(waiting, [&](const std::unique_ptr<Sequence>& s) {
+    if (!s->channel->aborted()) return false;
+    record_finish(*s, true);
+    return true;
+  });
 
   // Admit waiting sequences in arrival order while blocks and sequence slots allow.
   while (!waiting.empty() && static_cast<int>(running.size()) < options.max_num_seqs) {
     Sequence& seq = *waiting.front();
     int64_t need = static_cast<int64_t>(seq.prompt.size()) + (seq.embed ? 0 : seq.state.params().max_tokens);
     if (!kv->reserve(seq.blocks, need)) break;
+    seq.admitted = Clock::now();
+    if (metrics) {
+      metrics->request_queue_time->observe(seconds_between(seq.arrived, seq.admitted));
+      metrics->prompt_tokens->inc(static_cast<double>(seq.prompt.size()));
+    }
     running.push_back(std::move(waiting.front()));
     waiting.pop_front();
   }
@@ -247,9 +274,11 @@ void Engine::Impl::step() {
   auto remove_finished = [&] {
     std::erase_if(running, [&](const std::unique_ptr<Sequence>& s) {
       if (!s->output.finished() && !s->done) return false;
+      if (!s->embed) record_finish(*s, false);
       finish(*s);
       return true;
     });
+    record_step(static_cast<int64_t>(batch_tokens.size()));
   };
   embed_step(budget);
   if (batch_tokens.empty()) {  // only embeddings ran this step
@@ -275,6 +304,14 @@ void Engine::Impl::step() {
     std::span<const float> row_logits(logits.data() + row * vocab, vocab);
     SampledToken sampled = sampler.sample(row_logits, seq.state);
     seq.last_token = sampled.id;
+    const auto now = Clock::now();
+    if (metrics) {
+      metrics->generation_tokens->inc();
+      if (seq.num_generated() == 0) metrics->time_to_first_token->observe(seconds_between(seq.arrived, now));
+      else metrics->inter_token_latency->observe(seconds_between(seq.last_token_at(), now));
+    }
+    if (seq.num_generated() == 0) seq.first_token = now;
+    seq.last_token_time = now;
     seq.delta.clear();
     FinishReason reason = seq.output.push(sampled.id, seq.delta);
     TokenLogprobs* lp = nullptr;
@@ -344,6 +381,42 @@ void Engine::Impl::embed_step(int budget) {
   }
 }
 
+void Engine::Impl::record_finish(const Sequence& seq, bool aborted) {
+  if (!metrics || seq.embed) return;
+  const auto now = Clock::now();
+  FinishReason r = seq.output.finish_reason();
+  (aborted ? metrics->success_abort
+           : r == FinishReason::Length ? metrics->success_length : metrics->success_stop)
+      ->inc();
+  metrics->e2e_request_latency->observe(seconds_between(seq.arrived, now));
+  metrics->request_prompt_tokens->observe(static_cast<double>(seq.prompt.size()));
+  metrics->request_generation_tokens->observe(seq.num_generated());
+  metrics->request_max_num_generation_tokens->observe(seq.state.params().max_tokens);
+  metrics->request_params_max_tokens->observe(seq.state.params().max_tokens);
+  if (seq.admitted == Clock::time_point{}) return;  // aborted while waiting
+  metrics->request_inference_time->observe(seconds_between(seq.admitted, now));
+  if (seq.num_generated() == 0) return;
+  metrics->request_prefill_time->observe(seconds_between(seq.admitted, seq.first_token));
+  const double decode = seconds_between(seq.first_token, now);
+  metrics->request_decode_time->observe(decode);
+  if (seq.num_generated() > 1)
+    metrics->request_time_per_output_token->observe(decode / (seq.num_generated() - 1));
+}
+
+void Engine::Impl::record_step(int64_t num_batch_tokens) {
+  if (!metrics) return;
+  if (num_batch_tokens > 0) metrics->iteration_tokens->observe(static_cast<double>(num_batch_tokens));
+  metrics->num_requests_running->set(static_cast<double>(running.size()));
+  size_t queued;
+  {
+    std::lock_guard lock(mu);
+    queued = incoming.size();
+  }
+  metrics->num_requests_waiting->set(static_cast<double>(waiting.size() + queued));
+  metrics->kv_cache_usage_perc->set(static_cast<double>(kv->num_blocks_used()) /
+                                    static_cast<double>(std::max(1, kv->num_blocks())));
+}
+
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() {
@@ -410,6 +483,10 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   info.chat_template = std::string(family_name(impl->chat_template.family()));
   info.chat_template_fallback = impl->chat_template.is_fallback();
 
+  if (o.registry) {
+    impl->metrics = std::make_unique<EngineMetrics>(*o.registry, o.served_model_name,
+                                                    o.max_model_len, num_blocks, kBlockSize);
+  }
   Impl* raw = impl.get();
   raw->thread = std::thread([raw] { raw->run(); });
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));

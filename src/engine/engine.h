@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/metrics/registry.h"
 #include "common/result.h"
 #include "engine/chat/chat_message.h"
 #include "engine/sampling/generation_output.h"
@@ -32,6 +33,8 @@ struct EngineOptions {
   int max_num_batched_tokens = 512;  // tokens in one forward pass
   int max_num_queued_requests = 256;  // waiting requests beyond which submit refuses
   int64_t kv_cache_bytes = 0;      // 0: enough for max_num_seqs sequences of max_model_len
+  metrics::Registry* registry = nullptr;  // vllm:* metrics go here when set
+  std::string served_model_name;          // their model_name label
 };
 
 struct EngineRequest {

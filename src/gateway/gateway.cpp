@@ -102,7 +102,7 @@ Status Gateway::install(std::shared_ptr<GatewayConfig> config) {
     std::lock_guard lock(table_mu_);
     previous = table_;
   }
-  auto table = RouteTable::build(config, previous.get());
+  auto table = RouteTable::build(config, previous.get(), &registry_);
   if (!table) return table.error();
   for (const auto& d : (*table)->deployments()) d->series = metrics_.deployment(d->config);
   std::lock_guard lock(table_mu_);

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "common/metrics/registry.h"
 #include "gateway/config/config.h"
 #include "http/client.h"
 
@@ -30,9 +31,12 @@ class Backend {
 std::unique_ptr<Backend> make_mock_backend(const DeploymentConfig& config);
 
 // The in-process engine (local/PATH.gguf); loading the model may fail.
-Result<std::unique_ptr<Backend>> make_local_backend(const DeploymentConfig& config);
+// `registry` (may be null) receives the engine's vllm:* metrics.
+Result<std::unique_ptr<Backend>> make_local_backend(const DeploymentConfig& config,
+                                                    metrics::Registry* registry);
 
 // Chooses the backend for a deployment's provider.
-Result<std::unique_ptr<Backend>> make_backend(const DeploymentConfig& config);
+Result<std::unique_ptr<Backend>> make_backend(const DeploymentConfig& config,
+                                              metrics::Registry* registry = nullptr);
 
 }  // namespace ondol::gateway

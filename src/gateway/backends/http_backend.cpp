@@ -37,9 +37,10 @@ class HttpBackend final : public Backend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> make_backend(const DeploymentConfig& config) {
+Result<std::unique_ptr<Backend>> make_backend(const DeploymentConfig& config,
+                                              metrics::Registry* registry) {
   if (config.kind == ProviderKind::Mock) return make_mock_backend(config);
-  if (config.kind == ProviderKind::Local) return make_local_backend(config);
+  if (config.kind == ProviderKind::Local) return make_local_backend(config, registry);
   auto url = http::parse_url(config.api_base);
   if (!url) return make_error(fmt::format("deployment '{}': {}", config.model_name, url.error().message));
   http::UpstreamTarget target{.url = *url,

@@ -536,7 +536,8 @@ class LocalBackend final : public Backend {
 };
 
 // Engines are shared by path and settings, so a reload does not load the model again.
-Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d) {
+Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
+                                                      metrics::Registry* registry) {
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<engine::Engine>> engines;
   const LocalEngineParams& p = d.local;
@@ -548,6 +549,8 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d)
     if (auto e = it->second.lock()) return e;
   }
   engine::EngineOptions o{.model_path = d.upstream_model};
+  o.registry = registry;
+  o.served_model_name = d.model_name;
   if (p.num_threads > 0) o.num_threads = p.num_threads;
   if (p.max_model_len > 0) o.max_model_len = p.max_model_len;
   if (p.max_num_seqs > 0) o.max_num_seqs = p.max_num_seqs;
@@ -575,8 +578,9 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d)
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> make_local_backend(const DeploymentConfig& config) {
-  auto e = shared_engine(config);
+Result<std::unique_ptr<Backend>> make_local_backend(const DeploymentConfig& config,
+                                                    metrics::Registry* registry) {
+  auto e = shared_engine(config, registry);
   if (!e) return make_error(fmt::format("deployment '{}': {}", config.model_name, e.error().message));
   return std::unique_ptr<Backend>(new LocalBackend(std::move(*e), config.model_name));
 }

@@ -7,7 +7,8 @@
 namespace ondol::gateway {
 
 Result<std::shared_ptr<RouteTable>> RouteTable::build(std::shared_ptr<const GatewayConfig> config,
-                                                      const RouteTable* previous) {
+                                                      const RouteTable* previous,
+                                                      metrics::Registry* registry) {
   auto table = std::make_shared<RouteTable>();
   table->config_ = config;
   std::unordered_map<std::string, std::shared_ptr<DeploymentState>> carried;
@@ -17,7 +18,7 @@ Result<std::shared_ptr<RouteTable>> RouteTable::build(std::shared_ptr<const Gate
   for (const auto& dc : config->deployments) {
     auto d = std::make_unique<Deployment>();
     d->config = dc;
-    auto backend = make_backend(dc);
+    auto backend = make_backend(dc, registry);
     if (!backend) return backend.error();
     d->backend = std::move(*backend);
     auto it = carried.find(dc.id);

@@ -34,8 +34,10 @@ struct ModelGroup {
 class RouteTable {
  public:
   // `previous` (may be null) lends its runtime state to deployments with the same id.
+  // `registry` (may be null) receives the metrics of engines the table starts.
   static Result<std::shared_ptr<RouteTable>> build(std::shared_ptr<const GatewayConfig> config,
-                                                   const RouteTable* previous);
+                                                   const RouteTable* previous,
+                                                   metrics::Registry* registry = nullptr);
 
   const GatewayConfig& config() const { return *config_; }
   const ModelGroup* find(std::string_view model) const;
