@@ -290,6 +290,32 @@ std::string base64_floats(const std::vector<float>& v) {
   return out;
 }
 
+using Channels = std::vector<std::shared_ptr<engine::RequestChannel>>;
+
+// Submits every request (the engine batches them) and points each channel's wake-up at `wake`,
+// a timer the waiting coroutine sleeps on: the step thread posts its cancel to `executor`. If
+// the engine refuses one, those already queued are aborted and the refusal is the answer: 503
+// for a full queue, else 400 naming `param`.
+std::variant<Channels, openai::ApiError> submit_all(engine::Engine& engine,
+                                                    std::vector<engine::EngineRequest> requests,
+                                                    const asio::any_io_executor& executor,
+                                                    const std::shared_ptr<asio::steady_timer>& wake,
+                                                    const char* param) {
+  Channels channels;
+  for (auto& request : requests) {
+    auto submitted = engine.submit(std::move(request));
+    if (!submitted) {
+      for (auto& c : channels) c->abort();
+      const std::string& msg = submitted.error().message;
+      if (msg.starts_with("queue full")) return openai::service_unavailable(msg);
+      return openai::invalid_request(msg, param ? param : "");
+    }
+    (*submitted)->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
+    channels.push_back(std::move(*submitted));
+  }
+  return channels;
+}
+
 class LocalBackend final : public Backend {
  public:
   LocalBackend(std::shared_ptr<engine::Engine> engine, std::string served_name)
@@ -317,23 +343,19 @@ class LocalBackend final : public Backend {
     // thread wakes this coroutine by posting a cancel of a timer that never expires.
     auto executor = co_await asio::this_coro::executor;
     auto wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
-    std::vector<std::shared_ptr<engine::RequestChannel>> channels;
+    std::vector<engine::EngineRequest> requests;
     for (int i = 0; i < n; ++i) {
-      engine::EngineRequest copy = r.engine;
-      if (copy.sampling.seed && i > 0) copy.sampling.seed = *copy.sampling.seed + static_cast<uint64_t>(i);
-      auto submitted = engine_->submit(std::move(copy));
-      if (!submitted) {
-        for (auto& c : channels) c->abort();
-        const std::string& msg = submitted.error().message;
-        openai::ApiError e = msg.starts_with("queue full") ? openai::service_unavailable(msg)
-                                                           : openai::invalid_request(msg);
-        response.status = e.status;
-        response.error_body = e.to_json();
-        co_return response;
-      }
-      (*submitted)->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
-      channels.push_back(std::move(*submitted));
+      requests.push_back(r.engine);
+      auto& seed = requests.back().sampling.seed;
+      if (seed && i > 0) seed = *seed + static_cast<uint64_t>(i);
     }
+    auto submitted = submit_all(*engine_, std::move(requests), executor, wake, nullptr);
+    if (auto* err = std::get_if<openai::ApiError>(&submitted)) {
+      response.status = err->status;
+      response.error_body = err->to_json();
+      co_return response;
+    }
+    Channels& channels = std::get<Channels>(submitted);
     cancel.set_handler([&channels, wake] {
       for (auto& c : channels) c->abort();
       wake->cancel();
@@ -466,21 +488,16 @@ class LocalBackend final : public Backend {
     EmbeddingRequest& r = std::get<EmbeddingRequest>(parsed);
     auto executor = co_await asio::this_coro::executor;
     auto wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
-    std::vector<std::shared_ptr<engine::RequestChannel>> channels;
-    for (auto& input : r.inputs) {
-      auto submitted = engine_->submit({.chat = false, .prompt = std::move(input), .embed = true});
-      if (!submitted) {
-        for (auto& c : channels) c->abort();
-        const std::string& msg = submitted.error().message;
-        openai::ApiError e = msg.starts_with("queue full") ? openai::service_unavailable(msg)
-                                                           : openai::invalid_request(msg, "input");
-        response.status = e.status;
-        response.error_body = e.to_json();
-        co_return response;
-      }
-      (*submitted)->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
-      channels.push_back(std::move(*submitted));
+    std::vector<engine::EngineRequest> requests;
+    for (auto& input : r.inputs)
+      requests.push_back({.chat = false, .prompt = std::move(input), .embed = true});
+    auto submitted = submit_all(*engine_, std::move(requests), executor, wake, "input");
+    if (auto* err = std::get_if<openai::ApiError>(&submitted)) {
+      response.status = err->status;
+      response.error_body = err->to_json();
+      co_return response;
     }
+    Channels& channels = std::get<Channels>(submitted);
     cancel.set_handler([&channels, wake] {
       for (auto& c : channels) c->abort();
       wake->cancel();
