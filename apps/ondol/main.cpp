@@ -77,6 +77,7 @@ struct ServeFlags {
   int max_num_seqs = 0;
   int max_num_batched_tokens = 0;
   int max_num_queued_requests = 0;
+  double kv_cache_memory = 0;
   std::string master_key;
   double drain_timeout_s = 30;
   double read_timeout_s = 30;
@@ -128,6 +129,7 @@ std::string model_config(const ServeFlags& f) {
   add("max_num_seqs", f.max_num_seqs);
   add("max_num_batched_tokens", f.max_num_batched_tokens);
   add("max_num_queued_requests", f.max_num_queued_requests);
+  if (f.kv_cache_memory > 0) yaml += fmt::format("      kv_cache_memory: {}\n", f.kv_cache_memory);
   return yaml;
 }
 
@@ -351,6 +353,9 @@ int main(int argc, char** argv) {
                     "Tokens per forward pass (default 512)");
   serve->add_option("--max-num-queued-requests", serve_flags.max_num_queued_requests,
                     "Waiting requests beyond which new ones get 503 (default 256)");
+  serve->add_option("--kv-cache-memory", serve_flags.kv_cache_memory,
+                    "KV cache size in bytes (default: room for --max-num-seqs full sequences, at "
+                    "most 512 MiB; never less than one sequence of --max-model-len)");
   add_server_flags(serve, serve_server, 4000);
   serve->add_option("--drain-timeout", serve_flags.drain_timeout_s,
                     "Seconds in-flight requests get to finish after SIGTERM")

@@ -43,7 +43,7 @@ struct Sequence {
   SequenceSamplingState state;
   GenerationOutput output;
   BlockTable blocks;
-  int32_t num_prefilled = 0;     // prompt tokens whose K/V are in the cache
+  int32_t num_prefilled = 0;     // positions whose K/V are in the cache (prefill and decode)
   TokenId last_token = kNoToken;  // the token to feed next while decoding
   std::string delta;             // scratch for the text a step releases
   bool embed = false;            // an embedding: prefill only, hidden states pooled
@@ -57,7 +57,17 @@ struct Sequence {
   Clock::time_point last_token_time{};
   Clock::time_point last_token_at() const { return last_token_time; }
 
-  bool prefilling() const { return num_prefilled < static_cast<int32_t>(prompt.size()); }
+  // Positions whose K/V must be cached before the next decode: the prompt and, after a
+  // preemption, the generated tokens but the last (the next decode step feeds that one).
+  int32_t prefill_len() const {
+    return static_cast<int32_t>(prompt.size()) + std::max(0, num_generated() - 1);
+  }
+  TokenId prefill_token(int32_t pos) const {
+    const auto p = static_cast<int32_t>(prompt.size());
+    return pos < p ? prompt[static_cast<size_t>(pos)]
+                   : state.output_ids()[static_cast<size_t>(pos - p)];
+  }
+  bool prefilling() const { return num_prefilled < prefill_len(); }
   int32_t num_generated() const { return output.num_tokens(); }
 };
 
@@ -171,6 +181,7 @@ struct Engine::Impl {
   void step();
   void embed_step(int budget);
   void record_finish(const Sequence& seq, bool aborted);
+  void preempt(size_t index);
   void record_step(int64_t batch_tokens);
   std::string token_text(TokenId id) const;
   void finish(Sequence& seq);
@@ -222,10 +233,13 @@ void Engine::Impl::step() {
   // Admit waiting sequences in arrival order while blocks and sequence slots allow.
   while (!waiting.empty() && static_cast<int>(running.size()) < options.max_num_seqs) {
     Sequence& seq = *waiting.front();
-    int64_t need = static_cast<int64_t>(seq.prompt.size()) + (seq.embed ? 0 : seq.state.params().max_tokens);
+    // Blocks for what must be prefilled, plus the first decode position; decoding grows the
+    // table a block at a time (preempting the newest sequence when blocks run out).
+    int64_t need = seq.prefill_len() + (seq.embed ? 0 : 1);
     if (!kv->reserve(seq.blocks, need)) break;
-    seq.admitted = Clock::now();
-    if (metrics) {
+    const bool first_admission = seq.admitted == Clock::time_point{};
+    if (first_admission) seq.admitted = Clock::now();
+    if (metrics && first_admission) {
       metrics->request_queue_time->observe(seconds_between(seq.arrived, seq.admitted));
       metrics->prompt_tokens->inc(static_cast<double>(seq.prompt.size()));
     }
@@ -237,6 +251,19 @@ void Engine::Impl::step() {
     // guarantees); avoid a busy loop all the same.
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return;
+  }
+
+  // A decoding sequence needs room for one more position. When blocks run out, the newest
+  // running sequence gives its blocks back and waits to be recomputed (preemption by
+  // recompute, as vLLM does); no request fails for lack of blocks.
+  for (size_t i = 0; i < running.size(); ++i) {
+    Sequence& seq = *running[i];
+    if (seq.embed || seq.prefilling()) continue;
+    while (!kv->reserve(seq.blocks, seq.num_prefilled + 1)) {
+      const size_t victim = running.size() - 1;
+      preempt(victim);
+      if (victim == i) break;  // it was the newest itself
+    }
   }
 
   // Running decodes first (one token each), then prompt chunks under the token budget.
@@ -252,17 +279,20 @@ void Engine::Impl::step() {
     batch_tokens.push_back({.token = seq.last_token, .position = position,
                             .seq_slot = static_cast<int32_t>(slot), .wants_logits = true});
     logits_owner.push_back(&seq);
+    seq.num_prefilled = position + 1;  // this forward writes its K/V
     --budget;
   }
   for (size_t slot = 0; slot < running.size() && budget > 0; ++slot) {
     Sequence& seq = *running[slot];
     if (seq.embed || !seq.prefilling()) continue;
-    int32_t total = static_cast<int32_t>(seq.prompt.size());
+    int32_t total = seq.prefill_len();
     int32_t chunk = std::min(budget, total - seq.num_prefilled);
+    // A recomputed sequence already has its next token: its prefill wants no logits.
+    const bool fresh = seq.num_generated() == 0;
     for (int32_t i = 0; i < chunk; ++i) {
       int32_t pos = seq.num_prefilled + i;
-      bool last = pos == total - 1;
-      batch_tokens.push_back({.token = seq.prompt[static_cast<size_t>(pos)], .position = pos,
+      bool last = fresh && pos == total - 1;
+      batch_tokens.push_back({.token = seq.prefill_token(pos), .position = pos,
                               .seq_slot = static_cast<int32_t>(slot), .wants_logits = last});
       if (last) logits_owner.push_back(&seq);
     }
@@ -401,6 +431,16 @@ void Engine::Impl::record_finish(const Sequence& seq, bool aborted) {
   metrics->request_decode_time->observe(decode);
   if (seq.num_generated() > 1)
     metrics->request_time_per_output_token->observe(decode / (seq.num_generated() - 1));
+}
+
+void Engine::Impl::preempt(size_t index) {
+  std::unique_ptr<Sequence> seq = std::move(running[index]);
+  running.erase(running.begin() + static_cast<std::ptrdiff_t>(index));
+  kv->release(seq->blocks);
+  seq->num_prefilled = 0;
+  seq->pooled.clear();  // an embedding starts its sum again
+  if (metrics) metrics->num_preemptions->inc();
+  waiting.push_front(std::move(seq));
 }
 
 void Engine::Impl::record_step(int64_t num_batch_tokens) {

@@ -4,9 +4,9 @@
 // model: every step schedules the running sequences first (one decode token each), then admits
 // waiting ones while the token budget (max_num_batched_tokens) and max_num_seqs allow, splitting
 // long prompts across steps (chunked prefill), runs one batched forward pass, samples, and
-// pushes each sequence's new text into its channel. A sequence reserves its KV blocks for
-// prompt + max_tokens when admitted, so it never runs out mid-generation; a request that does
-// not fit waits for blocks to free up.
+// pushes each sequence's new text into its channel. KV blocks are taken as sequences grow;
+// when they run out, the newest running sequence is preempted (its blocks freed, recomputed
+// when readmitted), so no request fails for lack of blocks.
 #pragma once
 
 #include <cstdint>

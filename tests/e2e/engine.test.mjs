@@ -236,3 +236,26 @@ e2eTest('n > 1: one sequence per choice, streamed and whole', async (h) => {
   assert.equal(content[0], content[1]);  // greedy: both choices agree
   assert.equal(usage.completion_tokens, 10);
 });
+
+e2eTest('preemption by recompute: a tiny KV cache, concurrent greedy requests, same outputs',
+  { timeout: 60_000 }, async (h) => {
+    // 32 KV blocks of 16 tokens: one sequence of max_model_len 512. Four 400-token completions
+    // at once need ~104 blocks, so running sequences are preempted and recomputed.
+    const gw = await serveModel(h, ['--max-model-len', '512', '--kv-cache-memory', '1',
+      '--max-num-seqs', '8']);
+    const client = gw.client();
+    const prompts = ['Once upon a time', 'The cat', 'Lily and Tom', 'A big dog'];
+    const ask = (prompt) => client.completions.create({
+      model: 'stories260K', prompt, max_tokens: 400, temperature: 0, ignore_eos: true,
+    }, { timeout: 50_000 }).then((r) => r.choices[0].text);
+    const alone = [];
+    for (const p of prompts) alone.push(await ask(p));
+    const together = await Promise.all(prompts.map(ask));
+    assert.deepEqual(together, alone);
+
+    const metrics = await (await gw.fetch('/metrics')).text();
+    const value = (name) => Number(metrics.match(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm'))[1]);
+    assert.ok(value('vllm:num_preemptions_total') > 0, 'the run should have preempted');
+    assert.equal(value('vllm:kv_cache_usage_perc'), 0);  // every block came back
+    assert.equal(value('vllm:num_requests_running'), 0);
+  });
