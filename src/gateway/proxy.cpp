@@ -167,6 +167,8 @@ openai::ApiError final_error(const http::ClientResponse& last, std::string_view 
     return openai::bad_gateway(fmt::format("Upstream failed {}: {}", where, last.failure_message));
   if (last.status == 429)
     return openai::rate_limited(fmt::format("Upstream rate limit {}.", where));
+  if (last.status == 503)  // overloaded (an engine's full queue): the client should come back
+    return openai::service_unavailable(fmt::format("Upstream overloaded {}.", where));
   return openai::bad_gateway(
       fmt::format("Upstream answered {} {}.", last.status, where));
 }

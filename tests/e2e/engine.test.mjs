@@ -259,3 +259,26 @@ e2eTest('preemption by recompute: a tiny KV cache, concurrent greedy requests, s
     assert.equal(value('vllm:kv_cache_usage_perc'), 0);  // every block came back
     assert.equal(value('vllm:num_requests_running'), 0);
   });
+
+e2eTest('a full engine queue answers 503 with Retry-After at once', { timeout: 30_000 }, async (h) => {
+  const gw = await serveModel(h, ['--max-num-seqs', '1', '--max-num-queued-requests', '1']);
+  const body = JSON.stringify({ model: 'stories260K', prompt: kPrompt, max_tokens: 1500,
+    ignore_eos: true, temperature: 0 });
+  const started = Date.now();
+  const responses = await Promise.all(Array.from({ length: 6 }, () =>
+    gw.fetch('/v1/completions', { method: 'POST', body }).then(async (r) => ({
+      status: r.status, retryAfter: r.headers.get('retry-after'), at: Date.now() - started,
+      body: await r.json(),
+    }))));
+  const refused = responses.filter((r) => r.status === 503);
+  assert.ok(refused.length > 0, `statuses: ${responses.map((r) => r.status)}`);
+  for (const r of refused) {
+    assert.equal(r.retryAfter, '1');
+    assert.equal(r.body.error.type, 'service_unavailable_error');
+    assert.match(r.body.error.message, /overloaded/);
+  }
+  assert.ok(responses.some((r) => r.status === 200));
+  // Refusals do not wait for the running request: they come back long before it finishes.
+  const finished = Math.max(...responses.filter((r) => r.status === 200).map((r) => r.at));
+  assert.ok(Math.min(...refused.map((r) => r.at)) < finished / 2, JSON.stringify(responses.map((r) => [r.status, r.at])));
+});
