@@ -292,28 +292,44 @@ std::string base64_floats(const std::vector<float>& v) {
 
 using Channels = std::vector<std::shared_ptr<engine::RequestChannel>>;
 
-// Submits every request (the engine batches them) and points each channel's wake-up at `wake`,
-// a timer the waiting coroutine sleeps on: the step thread posts its cancel to `executor`. If
-// the engine refuses one, those already queued are aborted and the refusal is the answer: 503
-// for a full queue, else 400 naming `param`.
-std::variant<Channels, openai::ApiError> submit_all(engine::Engine& engine,
-                                                    std::vector<engine::EngineRequest> requests,
-                                                    const asio::any_io_executor& executor,
-                                                    const std::shared_ptr<asio::steady_timer>& wake,
-                                                    const char* param) {
+// The engine sequences of one request and the timer its coroutine sleeps on between outputs.
+struct Started {
   Channels channels;
+  std::shared_ptr<asio::steady_timer> wake;  // never expires; the step thread posts its cancel
+};
+
+// Submits every request (the engine batches them), points each channel's wake-up at one timer,
+// and arms `cancel` to abort them all (clear it before `Started` goes away). If the engine
+// refuses one, those already queued are aborted, `response` carries the refusal (503 for a full
+// queue, else 400 naming `param`) and the result is null.
+std::shared_ptr<Started> start_all(engine::Engine& engine,
+                                   std::vector<engine::EngineRequest> requests,
+                                   const asio::any_io_executor& executor, const char* param,
+                                   http::Cancellation& cancel, http::ClientResponse& response) {
+  auto started = std::make_shared<Started>();
+  started->wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
   for (auto& request : requests) {
     auto submitted = engine.submit(std::move(request));
     if (!submitted) {
-      for (auto& c : channels) c->abort();
+      for (auto& c : started->channels) c->abort();
       const std::string& msg = submitted.error().message;
-      if (msg.starts_with("queue full")) return openai::service_unavailable(msg);
-      return openai::invalid_request(msg, param ? param : "");
+      openai::ApiError e = msg.starts_with("queue full")
+                               ? openai::service_unavailable(msg)
+                               : openai::invalid_request(msg, param ? param : "");
+      response.status = e.status;
+      response.error_body = e.to_json();
+      return nullptr;
     }
-    (*submitted)->set_notify([executor, wake] { asio::post(executor, [wake] { wake->cancel(); }); });
-    channels.push_back(std::move(*submitted));
+    (*submitted)->set_notify([executor, wake = started->wake] {
+      asio::post(executor, [wake] { wake->cancel(); });
+    });
+    started->channels.push_back(std::move(*submitted));
   }
-  return channels;
+  cancel.set_handler([started] {
+    for (auto& c : started->channels) c->abort();
+    started->wake->cancel();
+  });
+  return started;
 }
 
 class LocalBackend final : public Backend {
@@ -341,25 +357,18 @@ class LocalBackend final : public Backend {
 
     // One engine sequence per choice (with a seed, choice i samples with seed + i). The step
     // thread wakes this coroutine by posting a cancel of a timer that never expires.
-    auto executor = co_await asio::this_coro::executor;
-    auto wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
     std::vector<engine::EngineRequest> requests;
     for (int i = 0; i < n; ++i) {
       requests.push_back(r.engine);
       auto& seed = requests.back().sampling.seed;
       if (seed && i > 0) seed = *seed + static_cast<uint64_t>(i);
     }
-    auto submitted = submit_all(*engine_, std::move(requests), executor, wake, nullptr);
-    if (auto* err = std::get_if<openai::ApiError>(&submitted)) {
-      response.status = err->status;
-      response.error_body = err->to_json();
-      co_return response;
-    }
-    Channels& channels = std::get<Channels>(submitted);
-    cancel.set_handler([&channels, wake] {
-      for (auto& c : channels) c->abort();
-      wake->cancel();
-    });
+    auto executor = co_await asio::this_coro::executor;
+    std::shared_ptr<Started> started =
+        start_all(*engine_, std::move(requests), executor, nullptr, cancel, response);
+    if (!started) co_return response;
+    Channels& channels = started->channels;
+    std::shared_ptr<asio::steady_timer> wake = started->wake;
 
     Shapes shapes{.chat = r.chat,
                   .id = fmt::format("{}-{}", r.chat ? "chatcmpl" : "cmpl", g_next_id.fetch_add(1)),
@@ -486,22 +495,15 @@ class LocalBackend final : public Backend {
       co_return response;
     }
     EmbeddingRequest& r = std::get<EmbeddingRequest>(parsed);
-    auto executor = co_await asio::this_coro::executor;
-    auto wake = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
     std::vector<engine::EngineRequest> requests;
     for (auto& input : r.inputs)
       requests.push_back({.chat = false, .prompt = std::move(input), .embed = true});
-    auto submitted = submit_all(*engine_, std::move(requests), executor, wake, "input");
-    if (auto* err = std::get_if<openai::ApiError>(&submitted)) {
-      response.status = err->status;
-      response.error_body = err->to_json();
-      co_return response;
-    }
-    Channels& channels = std::get<Channels>(submitted);
-    cancel.set_handler([&channels, wake] {
-      for (auto& c : channels) c->abort();
-      wake->cancel();
-    });
+    auto executor = co_await asio::this_coro::executor;
+    std::shared_ptr<Started> started =
+        start_all(*engine_, std::move(requests), executor, "input", cancel, response);
+    if (!started) co_return response;
+    Channels& channels = started->channels;
+    std::shared_ptr<asio::steady_timer> wake = started->wake;
     std::string data;
     int64_t prompt_tokens = 0;
     engine::EngineOutput out;
