@@ -78,6 +78,8 @@ struct ServeFlags {
   int max_num_batched_tokens = 0;
   int max_num_queued_requests = 0;
   double kv_cache_memory = 0;
+  int block_size = 0;
+  bool enable_prefix_caching = true;
   std::string master_key;
   double drain_timeout_s = 30;
   double read_timeout_s = 30;
@@ -129,7 +131,9 @@ std::string model_config(const ServeFlags& f) {
   add("max_num_seqs", f.max_num_seqs);
   add("max_num_batched_tokens", f.max_num_batched_tokens);
   add("max_num_queued_requests", f.max_num_queued_requests);
+  add("block_size", f.block_size);
   if (f.kv_cache_memory > 0) yaml += fmt::format("      kv_cache_memory: {}\n", f.kv_cache_memory);
+  if (!f.enable_prefix_caching) yaml += "      enable_prefix_caching: false\n";
   return yaml;
 }
 
@@ -356,6 +360,10 @@ int main(int argc, char** argv) {
   serve->add_option("--kv-cache-memory", serve_flags.kv_cache_memory,
                     "KV cache size in bytes (default: room for --max-num-seqs full sequences, at "
                     "most 512 MiB; never less than one sequence of --max-model-len)");
+  serve->add_option("--block-size", serve_flags.block_size, "Tokens per KV cache block (default 16)");
+  serve->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching",
+                  serve_flags.enable_prefix_caching,
+                  "Reuse the KV cache of common prompt prefixes (default on)");
   add_server_flags(serve, serve_server, 4000);
   serve->add_option("--drain-timeout", serve_flags.drain_timeout_s,
                     "Seconds in-flight requests get to finish after SIGTERM")

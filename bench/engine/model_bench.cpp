@@ -201,7 +201,7 @@ int main_impl(int argc, char** argv) {
   }
   LlamaModel& m = **model;
   const KvDtype kv_dtype = kv_name == "f32" ? KvDtype::kF32 : KvDtype::kF16;
-  const int blocks = (num_prompt + num_gen + kBlockSize - 1) / kBlockSize;
+  const int blocks = (num_prompt + num_gen + kDefaultBlockSize - 1) / kDefaultBlockSize;
   auto cache = KvCache::create(m.kv_cache_config(blocks, kv_dtype));
   if (!cache) {
     std::fprintf(stderr, "kv: %s\n", cache.error().message.c_str());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -44,6 +45,9 @@ struct Sequence {
   GenerationOutput output;
   BlockTable blocks;
   int32_t num_prefilled = 0;     // positions whose K/V are in the cache (prefill and decode)
+  std::vector<BlockHash> hashes;  // prefix-cache keys of the token stream's full blocks so far
+  int32_t num_published = 0;     // blocks of `blocks` published to the prefix cache
+  int32_t cached_tokens = 0;     // prompt tokens the first admission found in the cache
   TokenId last_token = kNoToken;  // the token to feed next while decoding
   std::string delta;             // scratch for the text a step releases
   bool embed = false;            // an embedding: prefill only, hidden states pooled
@@ -68,6 +72,13 @@ struct Sequence {
                    : state.output_ids()[static_cast<size_t>(pos - p)];
   }
   bool prefilling() const { return num_prefilled < prefill_len(); }
+  // The tokens of full block `i` of the token stream (prompt, then generated tokens).
+  std::span<const TokenId> block_tokens(int32_t i, int32_t block_size,
+                                        std::vector<TokenId>& scratch) const {
+    scratch.resize(static_cast<size_t>(block_size));
+    for (int32_t k = 0; k < block_size; ++k) scratch[static_cast<size_t>(k)] = prefill_token(i * block_size + k);
+    return scratch;
+  }
   int32_t num_generated() const { return output.num_tokens(); }
 };
 
@@ -89,6 +100,7 @@ bool RequestChannel::drain(EngineOutput& out) {
   out.finish_reason = pending_.finish_reason;
   out.prompt_tokens = pending_.prompt_tokens;
   out.completion_tokens = pending_.completion_tokens;
+  out.cached_tokens = pending_.cached_tokens;
   if (!pending_.error.empty()) out.error = pending_.error;
   if (!pending_.embedding.empty()) out.embedding = std::move(pending_.embedding);
   pending_.embedding.clear();
@@ -109,8 +121,10 @@ bool RequestChannel::aborted() const {
 }
 
 void RequestChannel::push(std::string_view text, FinishReason finish, int32_t prompt_tokens,
-                          int32_t completion_tokens, TokenLogprobs* logprobs) {
+                          int32_t completion_tokens, int32_t cached_tokens,
+                          TokenLogprobs* logprobs) {
   std::unique_lock lock(mu_);
+  pending_.cached_tokens = cached_tokens;
   pending_.text.append(text);
   if (logprobs) pending_.logprobs.push_back(std::move(*logprobs));
   pending_.finished = finish != FinishReason::None;
@@ -170,6 +184,12 @@ struct Engine::Impl {
   std::vector<float> logits;
   std::vector<float> hidden;                   // (max_num_batched_tokens, dim) for embeddings
   std::vector<std::pair<Sequence*, int32_t>> hidden_owner;  // (sequence, rows) in row order
+  std::vector<BlockId> hits;                   // admission scratch: cached blocks found
+  std::vector<TokenId> block_scratch;          // one block's tokens
+  std::atomic<int> num_waiting{0};             // waiting.size(), for submit's queue bound
+
+  mutable std::mutex stats_mu;
+  EngineStats stats;  // guarded by stats_mu; the step thread's counters live here too
 
   Impl(std::unique_ptr<LlamaModel> m, Tokenizer t, ChatTemplate c)
       : model(std::move(m)),
@@ -179,6 +199,15 @@ struct Engine::Impl {
 
   void run();
   void step();
+  bool admit(Sequence& seq);
+  void extend_hashes(Sequence& seq, int32_t num_blocks);
+  void publish_blocks(Sequence& seq);
+  void publish_stats();
+  // Under mu: queued and waiting requests together reach --max-num-queued-requests.
+  bool queue_full() const {
+    return static_cast<int>(incoming.size()) + num_waiting.load(std::memory_order_relaxed) >=
+           options.max_num_queued_requests;
+  }
   void embed_step(int budget);
   void record_finish(const Sequence& seq, bool aborted);
   void preempt(size_t index);
@@ -197,8 +226,11 @@ void Engine::Impl::run() {
         waiting.push_back(std::move(incoming.front()));
         incoming.pop_front();
       }
+      num_waiting.store(static_cast<int>(waiting.size()), std::memory_order_relaxed);
     }
     step();
+    num_waiting.store(static_cast<int>(waiting.size()), std::memory_order_relaxed);
+    publish_stats();
   }
   for (auto& seq : running) seq->channel->fail("the engine is shutting down");
   for (auto& seq : waiting) seq->channel->fail("the engine is shutting down");
@@ -233,10 +265,7 @@ void Engine::Impl::step() {
   // Admit waiting sequences in arrival order while blocks and sequence slots allow.
   while (!waiting.empty() && static_cast<int>(running.size()) < options.max_num_seqs) {
     Sequence& seq = *waiting.front();
-    // Blocks for what must be prefilled, plus the first decode position; decoding grows the
-    // table a block at a time (preempting the newest sequence when blocks run out).
-    int64_t need = seq.prefill_len() + (seq.embed ? 0 : 1);
-    if (!kv->reserve(seq.blocks, need)) break;
+    if (!admit(seq)) break;
     const bool first_admission = seq.admitted == Clock::time_point{};
     if (first_admission) seq.admitted = Clock::now();
     if (metrics && first_admission) {
@@ -354,9 +383,105 @@ void Engine::Impl::step() {
       lp = &logprobs;
     }
     seq.channel->push(seq.delta, reason, static_cast<int32_t>(seq.prompt.size()),
-                      seq.num_generated(), lp);
+                      seq.num_generated(), seq.cached_tokens, lp);
   }
+  for (auto& seq : running) publish_blocks(*seq);
   remove_finished();
+}
+
+// Blocks for what must be prefilled, plus the first decode position (decoding grows the table a
+// block at a time). With prefix caching the longest run of cached blocks matching the token
+// stream comes first, and its tokens count as computed. False (nothing taken) when the blocks
+// do not fit.
+bool Engine::Impl::admit(Sequence& seq) {
+  const int32_t bs = kv->block_size();
+  const int64_t need = seq.prefill_len() + (seq.embed ? 0 : 1);
+  const int64_t need_blocks = (need + bs - 1) / bs;
+  hits.clear();
+  const bool caching = options.enable_prefix_caching && !seq.embed;
+  if (caching) {
+    // A fresh sequence computes at least its last prompt token: its logits give the first output
+    // token. A recomputed one already has it, so its whole prefill may come from the cache.
+    const int32_t limit = seq.prefill_len() - (seq.num_generated() == 0 ? 1 : 0);
+    const int32_t max_hits = limit / bs;
+    extend_hashes(seq, max_hits);
+    BlockHash parent = kRootBlockHash;
+    for (int32_t i = 0; i < max_hits; ++i) {
+      const BlockHash h = seq.hashes[static_cast<size_t>(i)];
+      const BlockId b = kv->find_cached(h, parent, seq.block_tokens(i, bs, block_scratch));
+      if (b == kNoBlock) break;
+      hits.push_back(b);
+      parent = h;
+    }
+  }
+  // Cached blocks that are free leave the free queue when taken, like new ones.
+  const auto free_hits = std::count_if(hits.begin(), hits.end(),
+                                       [&](BlockId b) { return kv->ref_count(b) == 0; });
+  const int64_t new_blocks = need_blocks - static_cast<int64_t>(hits.size());
+  if (new_blocks + free_hits > kv->num_blocks_free()) return false;
+  for (BlockId b : hits) {
+    kv->acquire(b);
+    seq.blocks.push_back(b);
+  }
+  const bool reserved = kv->reserve(seq.blocks, need);
+  (void)reserved;  // cannot fail: counted above
+  const auto hit_tokens = static_cast<int32_t>(hits.size()) * bs;
+  seq.num_prefilled = hit_tokens;
+  seq.num_published = static_cast<int32_t>(hits.size());
+  if (seq.admitted == Clock::time_point{}) seq.cached_tokens = hit_tokens;
+  if (caching) {
+    std::lock_guard lock(stats_mu);
+    stats.prefix_cache_queries += seq.prefill_len();
+    stats.prefix_cache_hits += hit_tokens;
+  }
+  if (caching && metrics) {
+    metrics->prefix_cache_queries->inc(static_cast<double>(seq.prefill_len()));
+    metrics->prefix_cache_hits->inc(static_cast<double>(hit_tokens));
+  }
+  return true;
+}
+
+void Engine::Impl::extend_hashes(Sequence& seq, int32_t num_blocks) {
+  const int32_t bs = kv->block_size();
+  while (static_cast<int32_t>(seq.hashes.size()) < num_blocks) {
+    const auto i = static_cast<int32_t>(seq.hashes.size());
+    const BlockHash parent = i == 0 ? kRootBlockHash : seq.hashes.back();
+    seq.hashes.push_back(hash_block(parent, seq.block_tokens(i, bs, block_scratch)));
+  }
+}
+
+// After a forward pass: the blocks a sequence has filled become findable by later admissions.
+void Engine::Impl::publish_blocks(Sequence& seq) {
+  if (!options.enable_prefix_caching || seq.embed) return;
+  const int32_t bs = kv->block_size();
+  const int32_t full = seq.num_prefilled / bs;
+  if (full <= seq.num_published) return;
+  extend_hashes(seq, full);
+  for (int32_t i = seq.num_published; i < full; ++i) {
+    const BlockHash parent = i == 0 ? kRootBlockHash : seq.hashes[static_cast<size_t>(i - 1)];
+    kv->publish(seq.blocks[static_cast<size_t>(i)], seq.hashes[static_cast<size_t>(i)], parent,
+                seq.block_tokens(i, bs, block_scratch));
+  }
+  seq.num_published = full;
+}
+
+void Engine::Impl::publish_stats() {
+  std::lock_guard lock(stats_mu);
+  stats.num_running = static_cast<int>(running.size());
+  stats.num_waiting = static_cast<int>(waiting.size());
+  stats.num_blocks = kv->num_blocks();
+  stats.num_blocks_free = kv->num_blocks_free();
+  stats.num_blocks_cached = kv->num_blocks_cached();
+  ++stats.num_steps;
+  if (options.check_invariants && stats.invariant_violation.empty()) {
+    tables.clear();
+    for (auto& seq : running) tables.push_back(&seq->blocks);
+    for (auto& seq : waiting) tables.push_back(&seq->blocks);  // empty: waiting holds nothing
+    if (Status st = kv->check_invariants(tables); !st.ok()) {
+      stats.invariant_violation = st.error().message;
+      log::error(kComponent, "KV invariant violated", {{"error", stats.invariant_violation}});
+    }
+  }
 }
 
 // Embedding sequences run in a batch of their own (the model outputs hidden states rather than
@@ -438,8 +563,13 @@ void Engine::Impl::preempt(size_t index) {
   running.erase(running.begin() + static_cast<std::ptrdiff_t>(index));
   kv->release(seq->blocks);
   seq->num_prefilled = 0;
+  seq->num_published = 0;
   seq->pooled.clear();  // an embedding starts its sum again
   if (metrics) metrics->num_preemptions->inc();
+  {
+    std::lock_guard lock(stats_mu);
+    ++stats.num_preemptions;
+  }
   waiting.push_front(std::move(seq));
 }
 
@@ -453,6 +583,7 @@ void Engine::Impl::record_step(int64_t num_batch_tokens) {
     queued = incoming.size();
   }
   metrics->num_requests_waiting->set(static_cast<double>(waiting.size() + queued));
+  // Cached blocks no one holds count as free: they are evicted on demand.
   metrics->kv_cache_usage_perc->set(static_cast<double>(kv->num_blocks_used()) /
                                     static_cast<double>(std::max(1, kv->num_blocks())));
 }
@@ -488,9 +619,13 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   auto chat = ChatTemplate::from_gguf(*file, *tokenizer);
   if (!chat) return make_error(fmt::format("model '{}': chat template: {}", o.model_path, chat.error().message));
 
+  if (o.block_size < 1 || o.block_size > kMaxBlockSize) {
+    return make_error(fmt::format("--block-size {} is outside [1, {}]", o.block_size, kMaxBlockSize));
+  }
   ModelOptions mo{.num_threads = o.num_threads,
                   .max_batch_tokens = o.max_num_batched_tokens,
-                  .max_context = o.max_model_len};
+                  .max_context = o.max_model_len,
+                  .block_size = o.block_size};
   auto model = LlamaModel::load(std::move(*file), mo);
   if (!model) return make_error(fmt::format("model '{}': {}", o.model_path, model.error().message));
 
@@ -498,11 +633,11 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   impl->options = o;
   // KV blocks: room for max_num_seqs full-length sequences, within the budget, and always at
   // least one full-length sequence so that every valid request can run.
-  int blocks_per_seq = (o.max_model_len + kBlockSize - 1) / kBlockSize;
+  int blocks_per_seq = (o.max_model_len + o.block_size - 1) / o.block_size;
   KvCacheConfig probe = impl->model->kv_cache_config(1, KvDtype::kF16);
   auto kv_probe = KvCache::create(probe);
   if (!kv_probe) return kv_probe.error();
-  int64_t bytes_per_block = kv_probe->bytes_per_token() * kBlockSize;
+  int64_t bytes_per_block = kv_probe->bytes_per_token() * o.block_size;
   int64_t budget = o.kv_cache_bytes > 0 ? o.kv_cache_bytes
                                         : std::min<int64_t>(kDefaultKvBudgetBytes,
                                                             bytes_per_block * blocks_per_seq * o.max_num_seqs);
@@ -520,13 +655,17 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   info.max_model_len = o.max_model_len;
   info.num_kv_blocks = num_blocks;
   info.max_concurrency = num_blocks / blocks_per_seq;
+  info.block_size = o.block_size;
+  info.enable_prefix_caching = o.enable_prefix_caching;
   info.chat_template = std::string(family_name(impl->chat_template.family()));
   info.chat_template_fallback = impl->chat_template.is_fallback();
 
   if (o.registry) {
     impl->metrics = std::make_unique<EngineMetrics>(*o.registry, o.served_model_name,
-                                                    o.max_model_len, num_blocks, kBlockSize);
+                                                    o.max_model_len, num_blocks, o.block_size,
+                                                    o.enable_prefix_caching);
   }
+  impl->publish_stats();
   Impl* raw = impl.get();
   raw->thread = std::thread([raw] { raw->run(); });
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -546,7 +685,7 @@ Result<std::shared_ptr<RequestChannel>> Engine::submit(EngineRequest request) {
     }
     auto channel = std::make_shared<RequestChannel>();
     std::lock_guard lock(m.mu);
-    if (static_cast<int>(m.incoming.size()) >= m.options.max_num_queued_requests)
+    if (m.queue_full())
       return make_error("queue full: too many requests are waiting for the engine");
     SamplingParams sp;
     sp.max_tokens = 1;
@@ -583,7 +722,7 @@ Result<std::shared_ptr<RequestChannel>> Engine::submit(EngineRequest request) {
   auto channel = std::make_shared<RequestChannel>();
   {
     std::lock_guard lock(m.mu);  // also guards the sampler's seed generator
-    if (static_cast<int>(m.incoming.size()) >= m.options.max_num_queued_requests)
+    if (m.queue_full())
       return make_error("queue full: too many requests are waiting for the engine");
     SequenceSamplingState state = m.sampler.make_state(sp, prompt);
     m.incoming.push_back(
@@ -602,5 +741,10 @@ std::string Engine::detokenize(std::span<const TokenId> ids) const {
 }
 
 const EngineInfo& Engine::info() const { return impl_->info; }
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(impl_->stats_mu);
+  return impl_->stats;
+}
 
 }  // namespace ondol::engine

@@ -33,6 +33,10 @@ struct EngineOptions {
   int max_num_batched_tokens = 512;  // tokens in one forward pass
   int max_num_queued_requests = 256;  // waiting requests beyond which submit refuses
   int64_t kv_cache_bytes = 0;      // 0: enough for max_num_seqs sequences of max_model_len
+  int block_size = 16;             // tokens per KV block (1..256)
+  bool enable_prefix_caching = true;  // share full blocks of common prefixes
+  // Check the KV bookkeeping after every step (tests); a violation is kept in stats().
+  bool check_invariants = false;
   metrics::Registry* registry = nullptr;  // vllm:* metrics go here when set
   std::string served_model_name;          // their model_name label
 };
@@ -66,6 +70,7 @@ struct EngineOutput {
   FinishReason finish_reason = FinishReason::None;
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
+  int32_t cached_tokens = 0;                     // prompt tokens served from the prefix cache
   std::string error;                             // set when the engine failed the request
   std::vector<TokenLogprobs> logprobs;           // tokens sampled since the last drain
   std::vector<float> embedding;                  // an embedding request's result (dim floats)
@@ -85,7 +90,8 @@ class RequestChannel {
 
   // Step-thread side.
   void push(std::string_view text, FinishReason finish, int32_t prompt_tokens,
-            int32_t completion_tokens, TokenLogprobs* logprobs = nullptr);
+            int32_t completion_tokens, int32_t cached_tokens = 0,
+            TokenLogprobs* logprobs = nullptr);
   void fail(std::string error);
   void push_embedding(std::vector<float> embedding, int32_t prompt_tokens);
 
@@ -99,12 +105,28 @@ class RequestChannel {
   bool aborted_ = false;
 };
 
+// A snapshot of the scheduler and the KV cache, published after every step.
+struct EngineStats {
+  int num_running = 0;
+  int num_waiting = 0;      // admitted-to-queue requests not yet running (queued included)
+  int num_blocks = 0;
+  int num_blocks_free = 0;  // cached-but-free blocks included
+  int num_blocks_cached = 0;
+  int64_t num_steps = 0;
+  int64_t num_preemptions = 0;
+  int64_t prefix_cache_queries = 0;  // tokens
+  int64_t prefix_cache_hits = 0;     // tokens
+  std::string invariant_violation;   // the first one seen (check_invariants only)
+};
+
 struct EngineInfo {
   std::string architecture;
   int vocab_size = 0;
   int max_model_len = 0;
   int num_kv_blocks = 0;
   int max_concurrency = 0;   // sequences of max_model_len that fit in the KV cache
+  int block_size = 0;
+  bool enable_prefix_caching = false;
   std::string chat_template;  // family name; "plain" when the model has none ondol knows
   bool chat_template_fallback = false;
 };
@@ -124,6 +146,7 @@ class Engine {
   std::vector<TokenId> tokenize(std::string_view text, bool add_special) const;
   std::string detokenize(std::span<const TokenId> ids) const;
   const EngineInfo& info() const;
+  EngineStats stats() const;
 
  private:
   struct Impl;

@@ -34,7 +34,7 @@ std::vector<double> buckets_1_2_5(double max_value) {
 }
 
 EngineMetrics::EngineMetrics(metrics::Registry& r, const std::string& model, int max_model_len,
-                             int num_kv_blocks, int block_size) {
+                             int num_kv_blocks, int block_size, bool enable_prefix_caching) {
   auto gauge = [&](const char* name, const char* help) {
     return r.gauge(name, help, kLabels).with({model, kEngineIndex});
   };
@@ -50,6 +50,11 @@ EngineMetrics::EngineMetrics(metrics::Registry& r, const std::string& model, int
   prompt_tokens = counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.");
   generation_tokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");
   num_preemptions = counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.");
+  prefix_cache_queries = counter(
+      "vllm:prefix_cache_queries_total",
+      "Prefix cache queries, in terms of number of queried tokens.");
+  prefix_cache_hits = counter("vllm:prefix_cache_hits_total",
+                              "Prefix cache hits, in terms of number of cached tokens.");
   auto& success = r.counter("vllm:request_success_total", "Count of successfully processed requests.",
                             {"model_name", "engine", "finished_reason"});
   success_stop = success.with({model, kEngineIndex, "stop"});
@@ -89,7 +94,9 @@ EngineMetrics::EngineMetrics(metrics::Registry& r, const std::string& model, int
                                "Histogram of number of tokens per engine_step.", kIterationTokenBuckets);
   auto& info = r.gauge("vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
                        {"block_size", "cache_dtype", "enable_prefix_caching", "num_gpu_blocks"});
-  info.with({std::to_string(block_size), "float16", "False", std::to_string(num_kv_blocks)})->set(1);
+  info.with({std::to_string(block_size), "float16", enable_prefix_caching ? "True" : "False",
+             std::to_string(num_kv_blocks)})
+      ->set(1);
 }
 
 }  // namespace ondol::engine

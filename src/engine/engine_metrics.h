@@ -12,7 +12,7 @@ namespace ondol::engine {
 
 struct EngineMetrics {
   EngineMetrics(metrics::Registry& registry, const std::string& model_name, int max_model_len,
-                int num_kv_blocks, int block_size);
+                int num_kv_blocks, int block_size, bool enable_prefix_caching);
 
   metrics::Gauge* num_requests_running;
   metrics::Gauge* num_requests_waiting;
@@ -20,6 +20,8 @@ struct EngineMetrics {
   metrics::Counter* prompt_tokens;
   metrics::Counter* generation_tokens;
   metrics::Counter* num_preemptions;
+  metrics::Counter* prefix_cache_queries;  // tokens
+  metrics::Counter* prefix_cache_hits;     // tokens
   metrics::Counter* success_stop;
   metrics::Counter* success_length;
   metrics::Counter* success_abort;

@@ -282,3 +282,41 @@ e2eTest('a full engine queue answers 503 with Retry-After at once', { timeout: 3
   const finished = Math.max(...responses.filter((r) => r.status === 200).map((r) => r.at));
   assert.ok(Math.min(...refused.map((r) => r.at)) < finished / 2, JSON.stringify(responses.map((r) => [r.status, r.at])));
 });
+
+e2eTest('prefix caching: a repeated prompt reports cached tokens; the flag turns it off',
+  { timeout: 30_000 }, async (h) => {
+    const prompt = 'Once upon a time, there was a little girl named Lily. She loved to play '
+      + 'outside in the park with her friends. One day, she saw a big red ball under a tree.';
+    const metricValue = (text, name) =>
+      Number(text.match(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm'))[1]);
+    for (const enabled of [true, false]) {
+      const gw = await serveModel(h, enabled ? [] : ['--no-enable-prefix-caching']);
+      const client = gw.client();
+      const ask = () => client.completions.create({
+        model: 'stories260K', prompt, max_tokens: 8, temperature: 0,
+      });
+      const first = await ask();
+      const second = await ask();
+      assert.equal(first.usage.prompt_tokens_details.cached_tokens, 0);
+      assert.equal(second.choices[0].text, first.choices[0].text);
+      const metrics = await (await gw.fetch('/metrics')).text();
+      const info = metrics.match(/^vllm:cache_config_info\{([^}]*)\}/m)[1];
+      if (enabled) {
+        // Every full block but the one holding the last prompt token comes from the cache.
+        const promptTokens = second.usage.prompt_tokens;
+        assert.equal(second.usage.prompt_tokens_details.cached_tokens,
+          Math.floor((promptTokens - 1) / 16) * 16);
+        assert.ok(second.usage.prompt_tokens_details.cached_tokens >= 32);
+        assert.equal(metricValue(metrics, 'vllm:prefix_cache_queries_total'), 2 * promptTokens);
+        assert.equal(metricValue(metrics, 'vllm:prefix_cache_hits_total'),
+          second.usage.prompt_tokens_details.cached_tokens);
+        assert.match(info, /enable_prefix_caching="True"/);
+      } else {
+        assert.equal(second.usage.prompt_tokens_details.cached_tokens, 0);
+        assert.equal(metricValue(metrics, 'vllm:prefix_cache_hits_total'), 0);
+        assert.match(info, /enable_prefix_caching="False"/);
+      }
+      assert.match(info, /block_size="16"/);
+      await gw.proc.stop();
+    }
+  });

@@ -45,6 +45,9 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(GgufFile file, const ModelO
   if (o.max_batch_tokens < 1 || o.max_batch_tokens > kMaxBatchTokensLimit) {
     return make_error(fmt::format("max_batch_tokens must be in [1, {}]", kMaxBatchTokensLimit));
   }
+  if (o.block_size < 1 || o.block_size > kMaxBlockSize) {
+    return make_error(fmt::format("block_size must be in [1, {}]", kMaxBlockSize));
+  }
   if (o.max_context <= 0) o.max_context = config->context_length;
   if (o.kernels == nullptr) o.kernels = &kernels::active_kernels();
   return std::unique_ptr<LlamaModel>(
@@ -71,10 +74,10 @@ LlamaModel::LlamaModel(GgufFile file, const ModelConfig& config, ModelWeights we
   hb_.resize(t * c.ffn_dim);
   hb2_.resize(t * c.ffn_dim);
   run_begin_.resize(t + 1);
-  max_blocks_ = (int64_t{options_.max_context} + kBlockSize - 1) / kBlockSize;
+  const int64_t bs = options_.block_size;
+  max_blocks_ = (int64_t{options_.max_context} + bs - 1) / bs;
   num_slices_ = options_.num_threads;
-  slice_floats_ = (2 * max_blocks_ * kBlockSize + kBlockSize) * c.head_dim +
-                  kAttentionTileTokens * max_blocks_ * kBlockSize;
+  slice_floats_ = (2 * max_blocks_ * bs + bs) * c.head_dim + kAttentionTileTokens * max_blocks_ * bs;
   att_scratch_.resize(static_cast<size_t>(num_slices_ * slice_floats_));
   block_ptrs_.resize(static_cast<size_t>(num_slices_ * 2 * max_blocks_));
   const int64_t scratch = max_matmul_scratch_bytes(weights_, options_.max_batch_tokens);
@@ -89,7 +92,8 @@ KvCacheConfig LlamaModel::kv_cache_config(int num_blocks, KvDtype dtype) const {
                        .num_kv_heads = config_.num_kv_heads,
                        .head_dim = config_.head_dim,
                        .num_blocks = num_blocks,
-                       .dtype = dtype};
+                       .dtype = dtype,
+                       .block_size = options_.block_size};
 }
 
 Status LlamaModel::check(const Batch& batch, const KvView& kv) const {
@@ -101,7 +105,7 @@ Status LlamaModel::check(const Batch& batch, const KvView& kv) const {
   if (kv.cache == nullptr) return make_error("no KV cache");
   const KvCacheConfig& kc = kv.cache->config();
   if (kc.num_layers != config_.num_layers || kc.num_kv_heads != config_.num_kv_heads ||
-      kc.head_dim != config_.head_dim) {
+      kc.head_dim != config_.head_dim || kc.block_size != options_.block_size) {
     return make_error("KV cache shape does not match the model");
   }
   for (const BatchToken& t : batch.tokens) {
@@ -117,12 +121,12 @@ Status LlamaModel::check(const Batch& batch, const KvView& kv) const {
       return make_error(fmt::format("sequence slot {} has no block table", t.seq_slot));
     }
     const BlockTable& table = *kv.tables[t.seq_slot];
-    if (static_cast<int64_t>(table.size()) * kBlockSize <= t.position) {
+    if (static_cast<int64_t>(table.size()) * kc.block_size <= t.position) {
       return make_error(
           fmt::format("block table of slot {} does not cover position {}", t.seq_slot, t.position));
     }
-    // Attention reads blocks 0..position/16: every one must lie in the pool.
-    for (int64_t b = 0; b <= t.position / kBlockSize; ++b) {
+    // Attention reads blocks 0..position/block_size: every one must lie in the pool.
+    for (int64_t b = 0; b <= t.position / kc.block_size; ++b) {
       if (table[b] < 0 || table[b] >= kv.cache->num_blocks()) {
         return make_error(fmt::format("block table of slot {} names block {} of {}", t.seq_slot,
                                       table[b], kv.cache->num_blocks()));
@@ -267,8 +271,9 @@ void LlamaModel::store_kv(int layer, const BatchToken& tok, const float* k, cons
                           const KvView& kv) {
   const int hd = config_.head_dim;
   KvCache& cache = *kv.cache;
-  const BlockId block = (*kv.tables[tok.seq_slot])[tok.position / kBlockSize];
-  const int64_t slot_offset = int64_t{tok.position % kBlockSize} * hd * cache.bytes_per_value();
+  const int bs = cache.block_size();
+  const BlockId block = (*kv.tables[tok.seq_slot])[tok.position / bs];
+  const int64_t slot_offset = int64_t{tok.position % bs} * hd * cache.bytes_per_value();
   for (int h = 0; h < config_.num_kv_heads; ++h) {
     std::byte* kd = cache.key_block(layer, block, h) + slot_offset;
     std::byte* vd = cache.value_block(layer, block, h) + slot_offset;
@@ -320,13 +325,13 @@ void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
 }
 
 LlamaModel::AttentionScratch LlamaModel::attention_scratch(int64_t slice) {
-  const int64_t rows = max_blocks_ * kBlockSize;
+  const int64_t rows = max_blocks_ * options_.block_size;
   const int64_t hd = config_.head_dim;
   AttentionScratch a;
   a.keys = att_scratch_.data() + slice * slice_floats_;
   a.values = a.keys + rows * hd;
   a.block = a.values + rows * hd;
-  a.scores = a.block + kBlockSize * hd;
+  a.scores = a.block + options_.block_size * hd;
   a.key_blocks = block_ptrs_.data() + slice * 2 * max_blocks_;
   a.value_blocks = a.key_blocks + max_blocks_;
   return a;
@@ -345,14 +350,15 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
   const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
   const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
   const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;
-  const int64_t num_blocks = (num_positions + kBlockSize - 1) / kBlockSize;
+  const int64_t bs = cache.block_size();
+  const int64_t num_blocks = (num_positions + bs - 1) / bs;
   for (int64_t b = 0; b < num_blocks; ++b) {
     const std::byte* kb = cache.key_block(layer, table[b], kv_head);
     const std::byte* vb = cache.value_block(layer, table[b], kv_head);
     if (cache.dtype() == KvDtype::kF16) {
-      const int64_t rows = std::min<int64_t>(kBlockSize, num_positions - b * kBlockSize);
-      float* kd = a.keys + b * kBlockSize * hd;
-      float* vd = a.values + b * kBlockSize * hd;
+      const int64_t rows = std::min<int64_t>(bs, num_positions - b * bs);
+      float* kd = a.keys + b * bs * hd;
+      float* vd = a.values + b * bs * hd;
       kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), kd, rows * hd);
       kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), vd, rows * hd);
       a.key_blocks[b] = kd;
@@ -362,9 +368,9 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
       a.value_blocks[b] = reinterpret_cast<const float*>(vb);
     }
   }
-  // Row p of keys/values is blocks[p / 16] + (p % 16) * head_dim.
-  auto row = [hd](const float* const* blocks, int64_t p) {
-    return blocks[p / kBlockSize] + (p % kBlockSize) * hd;
+  // Row p of keys/values is blocks[p / block_size] + (p % block_size) * head_dim.
+  auto row = [hd, bs](const float* const* blocks, int64_t p) {
+    return blocks[p / bs] + (p % bs) * hd;
   };
   for (int64_t t = t_begin; t < t_end; ++t) {
     const int64_t n = int64_t{batch.tokens[t].position} + 1;  // causal: positions 0..own
@@ -398,27 +404,28 @@ void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& 
   const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
   const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
   const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;  // P
-  const int64_t num_blocks = (num_positions + kBlockSize - 1) / kBlockSize;
+  const int64_t bs = cache.block_size();
+  const int64_t num_blocks = (num_positions + bs - 1) / bs;
 
   float* keys = a.keys;        // (P, head_dim)
   float* values_t = a.values;  // (head_dim, P)
   for (int64_t b = 0; b < num_blocks; ++b) {
-    const int64_t rows = std::min<int64_t>(kBlockSize, num_positions - b * kBlockSize);
+    const int64_t rows = std::min<int64_t>(bs, num_positions - b * bs);
     const std::byte* kb = cache.key_block(layer, table[b], kv_head);
     const std::byte* vb = cache.value_block(layer, table[b], kv_head);
     const float* v_rows;  // (rows, head_dim)
     if (f16) {
-      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), keys + b * kBlockSize * hd,
+      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), keys + b * bs * hd,
                                 rows * hd);
       kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), a.block, rows * hd);
       v_rows = a.block;
     } else {
-      std::memcpy(keys + b * kBlockSize * hd, kb, rows * hd * sizeof(float));
+      std::memcpy(keys + b * bs * hd, kb, rows * hd * sizeof(float));
       v_rows = reinterpret_cast<const float*>(vb);
     }
     for (int64_t r = 0; r < rows; ++r) {
       for (int d = 0; d < hd; ++d)
-        values_t[d * num_positions + b * kBlockSize + r] = v_rows[r * hd + d];
+        values_t[d * num_positions + b * bs + r] = v_rows[r * hd + d];
     }
   }
   const kernels::WeightMatrix k_matrix{

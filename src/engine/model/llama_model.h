@@ -28,6 +28,7 @@ struct ModelOptions {
   int num_threads = 1;         // compute threads, the caller of forward() included
   int max_batch_tokens = 512;  // most tokens one forward() may carry
   int max_context = 0;         // longest sequence attention must cover; 0: context_length
+  int block_size = kDefaultBlockSize;  // tokens per KV block of the caches forward() reads
   // Kernel level; null: kernels::active_kernels() (tests pass kernels_for(Isa::kScalar)).
   const kernels::KernelTable* kernels = nullptr;
 };
@@ -76,10 +77,10 @@ class LlamaModel {
   static constexpr int64_t kMinTokensForMatmulAttention = 4;
   static constexpr int64_t kAttentionTileTokens = 32;  // query rows per scores matmul
   struct AttentionScratch {
-    float* keys;               // (max_blocks * kBlockSize, head_dim) F32 keys
-    float* values;             // (max_blocks * kBlockSize, head_dim) F32 values, or their transpose
-    float* block;              // (kBlockSize, head_dim) one converted F16 block
-    float* scores;             // (kAttentionTileTokens, max_blocks * kBlockSize)
+    float* keys;               // (max_blocks * block_size, head_dim) F32 keys
+    float* values;             // (max_blocks * block_size, head_dim) F32 values, or their transpose
+    float* block;              // (block_size, head_dim) one converted F16 block
+    float* scores;             // (kAttentionTileTokens, max_blocks * block_size)
     const float** key_blocks;  // (max_blocks) row pointers of each block
     const float** value_blocks;  // (max_blocks)
   };

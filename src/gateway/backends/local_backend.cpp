@@ -214,8 +214,12 @@ struct Shapes {
         id, created, model, index, quoted(text), logprobs, fin);
   }
   static std::string usage(const engine::EngineOutput& o) {
-    return fmt::format(R"({{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}})",
-                       o.prompt_tokens, o.completion_tokens, o.prompt_tokens + o.completion_tokens);
+    // cached_tokens: prompt tokens whose K/V came from the prefix cache, as OpenAI reports them.
+    return fmt::format(
+        R"({{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{},)"
+        R"("prompt_tokens_details":{{"cached_tokens":{}}}}})",
+        o.prompt_tokens, o.completion_tokens, o.prompt_tokens + o.completion_tokens,
+        o.cached_tokens);
   }
   std::string usage_chunk(const engine::EngineOutput& o) const {
     return fmt::format("data: {{\"id\":\"{}\",\"object\":\"{}\",\"created\":{},\"model\":{},"
@@ -411,6 +415,7 @@ class LocalBackend final : public Backend {
         c.whole.finish_reason = out.finish_reason;
         c.whole.prompt_tokens = out.prompt_tokens;
         c.whole.completion_tokens = out.completion_tokens;
+        c.whole.cached_tokens = out.cached_tokens;
         if (r.stream) {
           if (c.first && r.chat) piece += shapes.chunk("", true, nullptr, "null", i);
           c.first = false;
@@ -472,6 +477,7 @@ class LocalBackend final : public Backend {
   static engine::EngineOutput totals(const Choices& choices) {
     engine::EngineOutput t;
     t.prompt_tokens = choices.front().whole.prompt_tokens;
+    t.cached_tokens = choices.front().whole.cached_tokens;
     for (const auto& c : choices) t.completion_tokens += c.whole.completion_tokens;
     return t;
   }
@@ -560,9 +566,10 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<engine::Engine>> engines;
   const LocalEngineParams& p = d.local;
-  std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}", d.upstream_model, p.num_threads,
+  std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", d.upstream_model, p.num_threads,
                                 p.max_model_len, p.max_num_seqs, p.max_num_batched_tokens,
-                                p.max_num_queued_requests, p.kv_cache_memory_bytes);
+                                p.max_num_queued_requests, p.kv_cache_memory_bytes, p.block_size,
+                                p.enable_prefix_caching);
   std::lock_guard lock(mu);
   if (auto it = engines.find(key); it != engines.end()) {
     if (auto e = it->second.lock()) return e;
@@ -576,6 +583,8 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
   if (p.max_num_batched_tokens > 0) o.max_num_batched_tokens = p.max_num_batched_tokens;
   if (p.max_num_queued_requests > 0) o.max_num_queued_requests = p.max_num_queued_requests;
   if (p.kv_cache_memory_bytes > 0) o.kv_cache_bytes = static_cast<int64_t>(p.kv_cache_memory_bytes);
+  if (p.block_size > 0) o.block_size = p.block_size;
+  o.enable_prefix_caching = p.enable_prefix_caching;
   auto started = engine::Engine::start(o);
   if (!started) return started.error();
   std::shared_ptr<engine::Engine> e = std::move(*started);
@@ -585,6 +594,8 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
              {"architecture", info.architecture}, {"vocab_size", info.vocab_size},
              {"max_model_len", info.max_model_len}, {"kv_blocks", info.num_kv_blocks},
              {"max_concurrency_at_max_model_len", info.max_concurrency},
+             {"block_size", info.block_size},
+             {"enable_prefix_caching", info.enable_prefix_caching},
              {"chat_template", info.chat_template}});
   if (info.chat_template_fallback) {
     log::warn("engine", "the model has no chat template ondol recognises; chat requests use the "

@@ -53,6 +53,8 @@ struct LocalEngineParams {
   int max_num_batched_tokens = 0;
   int max_num_queued_requests = 0;
   double kv_cache_memory_bytes = 0;
+  int block_size = 0;
+  bool enable_prefix_caching = true;
 };
 
 struct DeploymentConfig {

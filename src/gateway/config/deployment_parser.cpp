@@ -79,11 +79,14 @@ Status read_local_params(YamlMapping& params, DeploymentConfig* d) {
       {"max_num_seqs", &LocalEngineParams::max_num_seqs, 0},
       {"max_num_batched_tokens", &LocalEngineParams::max_num_batched_tokens, 0},
       {"max_num_queued_requests", &LocalEngineParams::max_num_queued_requests, 0},
+      {"block_size", &LocalEngineParams::block_size, 0},
   };
   if (d->kind != ProviderKind::Local) return Ok{};  // elsewhere these keys stay unknown
   for (const Key& k : kKeys) {
     if (Status s = params.read_int(k.key, k.min, &(d->local.*k.field)); !s.ok()) return s;
   }
+  if (Status s = params.read_bool("enable_prefix_caching", &d->local.enable_prefix_caching); !s.ok())
+    return s;
   return params.read_number("kv_cache_memory", Minimum{}, &d->local.kv_cache_memory_bytes);
 }
 

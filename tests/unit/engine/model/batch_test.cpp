@@ -42,7 +42,7 @@ void run_alone(LlamaModel& model, SequenceRun& run) {
 // All sequences in one cache, each in its own slot; a step's batch holds the prompts that start
 // then and one decode token of every running sequence.
 void run_together(LlamaModel& model, std::vector<SequenceRun>& runs) {
-  const int blocks_per_seq = (model.max_context() + kBlockSize - 1) / kBlockSize;
+  const int blocks_per_seq = (model.max_context() + kDefaultBlockSize - 1) / kDefaultBlockSize;
   auto cache = KvCache::create(
       model.kv_cache_config(blocks_per_seq * static_cast<int>(runs.size()), KvDtype::kF32));
   ASSERT_TRUE(cache.ok());

@@ -28,14 +28,14 @@ TEST(KvCacheTest, ReserveGrowsTablesBlockByBlockAndReleaseReturnsThem) {
   BlockTable a, b;
   EXPECT_TRUE(cache->reserve(a, 1));
   EXPECT_EQ(a.size(), 1u);
-  EXPECT_TRUE(cache->reserve(a, kBlockSize));  // still one block
+  EXPECT_TRUE(cache->reserve(a, kDefaultBlockSize));  // still one block
   EXPECT_EQ(a.size(), 1u);
-  EXPECT_TRUE(cache->reserve(a, kBlockSize + 1));
+  EXPECT_TRUE(cache->reserve(a, kDefaultBlockSize + 1));
   EXPECT_EQ(a.size(), 2u);
-  EXPECT_TRUE(cache->reserve(b, 2 * kBlockSize));
+  EXPECT_TRUE(cache->reserve(b, 2 * kDefaultBlockSize));
   EXPECT_EQ(cache->num_blocks_used(), 4);
   EXPECT_FALSE(cache->can_allocate(1));
-  EXPECT_FALSE(cache->reserve(b, 3 * kBlockSize));  // out of blocks: table unchanged
+  EXPECT_FALSE(cache->reserve(b, 3 * kDefaultBlockSize));  // out of blocks: table unchanged
   EXPECT_EQ(b.size(), 2u);
   std::set<BlockId> ids(a.begin(), a.end());
   ids.insert(b.begin(), b.end());
@@ -43,7 +43,7 @@ TEST(KvCacheTest, ReserveGrowsTablesBlockByBlockAndReleaseReturnsThem) {
   cache->release(a);
   EXPECT_TRUE(a.empty());
   EXPECT_EQ(cache->num_blocks_free(), 2);
-  EXPECT_TRUE(cache->reserve(b, 4 * kBlockSize));
+  EXPECT_TRUE(cache->reserve(b, 4 * kDefaultBlockSize));
   EXPECT_EQ(cache->num_blocks_free(), 0);
 }
 
@@ -52,7 +52,7 @@ TEST(KvCacheTest, HeadBlocksOfDifferentLayersBlocksHeadsAndPoolsDoNotOverlap) {
     auto cache = KvCache::create(small_config(dtype));
     ASSERT_TRUE(cache.ok());
     const int64_t row = 8 * cache->bytes_per_value();  // head_dim values
-    const int64_t head_block = kBlockSize * row;
+    const int64_t head_block = kDefaultBlockSize * row;
     EXPECT_EQ(cache->bytes_per_token(), 2 * 2 * 2 * row);  // K and V, 2 layers, 2 heads
     std::set<const std::byte*> starts;
     auto tag = [](int l, BlockId b, int h, int v) {
@@ -83,6 +83,148 @@ TEST(KvCacheTest, HeadBlocksOfDifferentLayersBlocksHeadsAndPoolsDoNotOverlap) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace ondol::engine
+
+namespace ondol::engine {
+namespace {
+
+KvCacheConfig tiny_blocks(int num_blocks, int block_size) {
+  return {.num_layers = 1, .num_kv_heads = 1, .head_dim = 4, .num_blocks = num_blocks,
+          .dtype = KvDtype::kF32, .block_size = block_size};
+}
+
+std::vector<TokenId> iota_tokens(int n, TokenId first) {
+  std::vector<TokenId> t(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) t[static_cast<size_t>(i)] = first + i;
+  return t;
+}
+
+TEST(KvCacheTest, BlockSizeIsConfigurable) {
+  auto cache = KvCache::create(tiny_blocks(8, 4));
+  ASSERT_TRUE(cache.ok());
+  BlockTable t;
+  EXPECT_TRUE(cache->reserve(t, 9));
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_FALSE(KvCache::create(tiny_blocks(8, 0)).ok());
+  EXPECT_FALSE(KvCache::create(tiny_blocks(8, kMaxBlockSize + 1)).ok());
+}
+
+TEST(KvCacheTest, BlockHashNamesTheWholePrefix) {
+  const auto a = iota_tokens(4, 10), b = iota_tokens(4, 20);
+  const BlockHash ha = hash_block(kRootBlockHash, a);
+  EXPECT_EQ(ha, hash_block(kRootBlockHash, a));
+  EXPECT_NE(ha, hash_block(kRootBlockHash, b));
+  // The same block after different parents is a different key.
+  EXPECT_NE(hash_block(ha, b), hash_block(hash_block(kRootBlockHash, b), b));
+}
+
+TEST(KvCacheTest, PublishedBlocksAreFoundSharedAndSurviveBeingFreed) {
+  auto cache = KvCache::create(tiny_blocks(4, 4));
+  ASSERT_TRUE(cache.ok());
+  const auto tokens = iota_tokens(4, 1);
+  const BlockHash h = hash_block(kRootBlockHash, tokens);
+  BlockTable first;
+  ASSERT_TRUE(cache->reserve(first, 4));
+  EXPECT_EQ(cache->find_cached(h, kRootBlockHash, tokens), kNoBlock);
+  cache->publish(first[0], h, kRootBlockHash, tokens);
+  EXPECT_EQ(cache->num_blocks_cached(), 1);
+
+  // A second holder shares it.
+  BlockTable second;
+  const BlockId hit = cache->find_cached(h, kRootBlockHash, tokens);
+  ASSERT_EQ(hit, first[0]);
+  cache->acquire(hit);
+  second.push_back(hit);
+  EXPECT_EQ(cache->ref_count(hit), 2);
+  const BlockTable* holders[] = {&first, &second};
+  EXPECT_TRUE(cache->check_invariants(holders).ok());
+
+  // Freed by both, it counts as free yet is still found, and acquiring it takes it back.
+  cache->release(first);
+  cache->release(second);
+  EXPECT_EQ(cache->num_blocks_free(), 4);
+  EXPECT_EQ(cache->find_cached(h, kRootBlockHash, tokens), hit);
+  cache->acquire(hit);
+  EXPECT_EQ(cache->num_blocks_free(), 3);
+  BlockTable third{hit};
+  const BlockTable* one[] = {&third};
+  EXPECT_TRUE(cache->check_invariants(one).ok());
+  cache->release(third);
+}
+
+TEST(KvCacheTest, LookupComparesTokensAndParentNotOnlyTheKey) {
+  auto cache = KvCache::create(tiny_blocks(2, 4));
+  ASSERT_TRUE(cache.ok());
+  const auto tokens = iota_tokens(4, 1), other = iota_tokens(4, 7);
+  const BlockHash h = hash_block(kRootBlockHash, tokens);
+  BlockTable t;
+  ASSERT_TRUE(cache->reserve(t, 4));
+  cache->publish(t[0], h, kRootBlockHash, tokens);
+  // The same key with other tokens or another parent (a collision) finds nothing.
+  EXPECT_EQ(cache->find_cached(h, kRootBlockHash, other), kNoBlock);
+  EXPECT_EQ(cache->find_cached(h, h, tokens), kNoBlock);
+  cache->release(t);
+}
+
+TEST(KvCacheTest, FirstPublishedCopyStaysAndDuplicatesStayPlain) {
+  auto cache = KvCache::create(tiny_blocks(2, 4));
+  ASSERT_TRUE(cache.ok());
+  const auto tokens = iota_tokens(4, 1);
+  const BlockHash h = hash_block(kRootBlockHash, tokens);
+  BlockTable a, b;
+  ASSERT_TRUE(cache->reserve(a, 4));
+  ASSERT_TRUE(cache->reserve(b, 4));
+  cache->publish(a[0], h, kRootBlockHash, tokens);
+  cache->publish(b[0], h, kRootBlockHash, tokens);
+  EXPECT_EQ(cache->num_blocks_cached(), 1);
+  EXPECT_EQ(cache->find_cached(h, kRootBlockHash, tokens), a[0]);
+  const BlockTable* holders[] = {&a, &b};
+  EXPECT_TRUE(cache->check_invariants(holders).ok());
+  cache->release(a);
+  cache->release(b);
+}
+
+TEST(KvCacheTest, EvictionTakesLeastRecentlyFreedAndSequenceTailsFirst) {
+  auto cache = KvCache::create(tiny_blocks(4, 1));
+  ASSERT_TRUE(cache.ok());
+  BlockTable seq;
+  ASSERT_TRUE(cache->reserve(seq, 3));
+  std::vector<BlockHash> keys;
+  BlockHash parent = kRootBlockHash;
+  for (int i = 0; i < 3; ++i) {
+    const TokenId tok = i;
+    const BlockHash h = hash_block(parent, {&tok, 1});
+    cache->publish(seq[static_cast<size_t>(i)], h, parent, {&tok, 1});
+    keys.push_back(h);
+    parent = h;
+  }
+  const BlockTable kept = seq;
+  cache->release(seq);  // freed last first: the queue is now [spare, block 2, block 1, block 0]
+  EXPECT_EQ(cache->num_blocks_cached(), 3);
+  BlockTable fresh;
+  ASSERT_TRUE(cache->reserve(fresh, 2));  // the never-used block, then the sequence's tail
+  EXPECT_EQ(fresh[1], kept[2]);
+  EXPECT_EQ(cache->num_blocks_cached(), 2);  // block 2's key was evicted
+  const TokenId t0 = 0;
+  EXPECT_EQ(cache->find_cached(keys[0], kRootBlockHash, {&t0, 1}), kept[0]);
+  cache->release(fresh);
+  const BlockTable* none[] = {&fresh};
+  EXPECT_TRUE(cache->check_invariants(none).ok());
+}
+
+TEST(KvCacheTest, InvariantCheckCatchesAMissingHolder) {
+  auto cache = KvCache::create(tiny_blocks(2, 4));
+  ASSERT_TRUE(cache.ok());
+  BlockTable t;
+  ASSERT_TRUE(cache->reserve(t, 4));
+  const BlockTable* nobody[] = {nullptr};
+  EXPECT_FALSE(cache->check_invariants(nobody).ok());  // the block is held by no table
+  const BlockTable* holders[] = {&t};
+  EXPECT_TRUE(cache->check_invariants(holders).ok());
+  cache->release(t);
 }
 
 }  // namespace

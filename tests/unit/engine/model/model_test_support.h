@@ -58,7 +58,7 @@ inline double cosine_similarity(std::span<const float> a, std::span<const float>
 class SingleSequence {
  public:
   SingleSequence(LlamaModel& model, KvDtype dtype) : model_(model) {
-    const int blocks = (model.max_context() + kBlockSize - 1) / kBlockSize;
+    const int blocks = (model.max_context() + kDefaultBlockSize - 1) / kDefaultBlockSize;
     cache_ = std::make_unique<KvCache>(
         std::move(KvCache::create(model.kv_cache_config(blocks, dtype)).value()));
     table_ptr_ = &table_;

@@ -26,7 +26,7 @@ std::vector<float> prompt_logits(const std::string& path, std::span<const TokenI
   EXPECT_TRUE(model.ok()) << model.error().message;
   if (!model.ok()) return {};
   auto cache =
-      KvCache::create((*model)->kv_cache_config(kPromptLength / kBlockSize, KvDtype::kF32));
+      KvCache::create((*model)->kv_cache_config(kPromptLength / kDefaultBlockSize, KvDtype::kF32));
   BlockTable table;
   EXPECT_TRUE(cache->reserve(table, kPromptLength));
   std::vector<BatchToken> batch;
