@@ -77,7 +77,7 @@ struct ServeFlags {
   int max_num_seqs = 0;
   int max_num_batched_tokens = 0;
   int max_num_queued_requests = 0;
-  double kv_cache_memory = 0;
+  std::string kv_cache_memory;
   int block_size = 0;
   bool enable_prefix_caching = true;
   std::string master_key;
@@ -132,7 +132,11 @@ std::string model_config(const ServeFlags& f) {
   add("max_num_batched_tokens", f.max_num_batched_tokens);
   add("max_num_queued_requests", f.max_num_queued_requests);
   add("block_size", f.block_size);
-  if (f.kv_cache_memory > 0) yaml += fmt::format("      kv_cache_memory: {}\n", f.kv_cache_memory);
+  if (!f.kv_cache_memory.empty()) {
+    std::string quoted;
+    log::append_json_string(quoted, f.kv_cache_memory);
+    yaml += fmt::format("      kv_cache_memory: {}\n", quoted);
+  }
   if (!f.enable_prefix_caching) yaml += "      enable_prefix_caching: false\n";
   return yaml;
 }
@@ -358,8 +362,9 @@ int main(int argc, char** argv) {
   serve->add_option("--max-num-queued-requests", serve_flags.max_num_queued_requests,
                     "Waiting requests beyond which new ones get 503 (default 256)");
   serve->add_option("--kv-cache-memory", serve_flags.kv_cache_memory,
-                    "KV cache size in bytes (default: room for --max-num-seqs full sequences, at "
-                    "most 512 MiB; never less than one sequence of --max-model-len)");
+                    "KV cache size: bytes (512MiB, 4GiB, ...) or a share of available memory "
+                    "(25%) (default: room for --max-num-seqs full sequences, at most 512 MiB; "
+                    "never less than one sequence of --max-model-len)");
   serve->add_option("--block-size", serve_flags.block_size, "Tokens per KV cache block (default 16)");
   serve->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching",
                   serve_flags.enable_prefix_caching,

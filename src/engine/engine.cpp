@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/memory_size.h"
 #include "engine/chat/chat_template.h"
 #include "engine/engine_metrics.h"
 #include "engine/model/llama_model.h"
@@ -641,6 +642,9 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   int64_t budget = o.kv_cache_bytes > 0 ? o.kv_cache_bytes
                                         : std::min<int64_t>(kDefaultKvBudgetBytes,
                                                             bytes_per_block * blocks_per_seq * o.max_num_seqs);
+  if (o.kv_cache_fraction > 0) {
+    budget = static_cast<int64_t>(o.kv_cache_fraction * static_cast<double>(available_memory_bytes()));
+  }
   int num_blocks = static_cast<int>(std::max<int64_t>(blocks_per_seq, budget / bytes_per_block));
   auto kv = KvCache::create(impl->model->kv_cache_config(num_blocks, KvDtype::kF16));
   if (!kv) return kv.error();

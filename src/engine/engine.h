@@ -33,6 +33,7 @@ struct EngineOptions {
   int max_num_batched_tokens = 512;  // tokens in one forward pass
   int max_num_queued_requests = 256;  // waiting requests beyond which submit refuses
   int64_t kv_cache_bytes = 0;      // 0: enough for max_num_seqs sequences of max_model_len
+  double kv_cache_fraction = 0;    // > 0: this share of the memory available at start instead
   int block_size = 16;             // tokens per KV block (1..256)
   bool enable_prefix_caching = true;  // share full blocks of common prefixes
   // Check the KV bookkeeping after every step (tests); a violation is kept in stats().

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import OpenAI from 'openai';
 
-import { Gateway, e2eTest, sleep } from './lib/harness.mjs';
+import { Gateway, e2eTest, sleep, waitFor } from './lib/harness.mjs';
 
 const kRepo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const kShared = process.env.ONDOL_SHARED_DIR ?? path.resolve(kRepo, '../shared');
@@ -253,11 +253,16 @@ e2eTest('preemption by recompute: a tiny KV cache, concurrent greedy requests, s
     const together = await Promise.all(prompts.map(ask));
     assert.deepEqual(together, alone);
 
-    const metrics = await (await gw.fetch('/metrics')).text();
+    // The gauges are set at the end of the step that finished the last requests, a moment after
+    // their responses went out.
+    let metrics = '';
     const value = (name) => Number(metrics.match(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm'))[1]);
+    await waitFor(async () => {
+      metrics = await (await gw.fetch('/metrics')).text();
+      return value('vllm:num_requests_running') === 0;
+    }, { what: 'the engine to go idle' });
     assert.ok(value('vllm:num_preemptions_total') > 0, 'the run should have preempted');
     assert.equal(value('vllm:kv_cache_usage_perc'), 0);  // every block came back
-    assert.equal(value('vllm:num_requests_running'), 0);
   });
 
 e2eTest('a full engine queue answers 503 with Retry-After at once', { timeout: 30_000 }, async (h) => {

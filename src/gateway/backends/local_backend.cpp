@@ -568,7 +568,7 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
   const LocalEngineParams& p = d.local;
   std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", d.upstream_model, p.num_threads,
                                 p.max_model_len, p.max_num_seqs, p.max_num_batched_tokens,
-                                p.max_num_queued_requests, p.kv_cache_memory_bytes, p.block_size,
+                                p.max_num_queued_requests, p.kv_cache_memory.to_string(), p.block_size,
                                 p.enable_prefix_caching);
   std::lock_guard lock(mu);
   if (auto it = engines.find(key); it != engines.end()) {
@@ -582,7 +582,8 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
   if (p.max_num_seqs > 0) o.max_num_seqs = p.max_num_seqs;
   if (p.max_num_batched_tokens > 0) o.max_num_batched_tokens = p.max_num_batched_tokens;
   if (p.max_num_queued_requests > 0) o.max_num_queued_requests = p.max_num_queued_requests;
-  if (p.kv_cache_memory_bytes > 0) o.kv_cache_bytes = static_cast<int64_t>(p.kv_cache_memory_bytes);
+  o.kv_cache_bytes = p.kv_cache_memory.bytes;
+  o.kv_cache_fraction = p.kv_cache_memory.fraction;
   if (p.block_size > 0) o.block_size = p.block_size;
   o.enable_prefix_caching = p.enable_prefix_caching;
   auto started = engine::Engine::start(o);

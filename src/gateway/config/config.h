@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/memory_size.h"
 #include "common/result.h"
 
 namespace ondol::gateway {
@@ -52,7 +53,7 @@ struct LocalEngineParams {
   int max_num_seqs = 0;
   int max_num_batched_tokens = 0;
   int max_num_queued_requests = 0;
-  double kv_cache_memory_bytes = 0;
+  MemorySize kv_cache_memory;  // bytes or a share of available memory; empty: the default
   int block_size = 0;
   bool enable_prefix_caching = true;
 };

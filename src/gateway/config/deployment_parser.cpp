@@ -87,7 +87,14 @@ Status read_local_params(YamlMapping& params, DeploymentConfig* d) {
   }
   if (Status s = params.read_bool("enable_prefix_caching", &d->local.enable_prefix_caching); !s.ok())
     return s;
-  return params.read_number("kv_cache_memory", Minimum{}, &d->local.kv_cache_memory_bytes);
+  if (std::optional<YamlValue> v = params.take("kv_cache_memory")) {
+    Result<std::string> text = params.source().text(*v);
+    if (!text.ok()) return text.error();
+    Result<MemorySize> size = parse_memory_size(*text);
+    if (!size.ok()) return params.source().error_at(v->line, v->path + ": " + size.error().message);
+    d->local.kv_cache_memory = *size;
+  }
+  return Ok{};
 }
 
 // "hosted_vllm/meta-llama/Llama-3.1-8B" → provider and upstream model; custom_llm_provider, as in

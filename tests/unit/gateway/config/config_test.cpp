@@ -723,3 +723,47 @@ TEST(LoadConfigFile, ErrorsNameThePathGiven) {
 
 }  // namespace
 }  // namespace ondol::gateway
+
+namespace ondol::gateway {
+namespace {
+
+TEST(GatewayConfig, LocalEngineSettingsIncludingMemorySizesAndPrefixCaching) {
+  const std::string yaml = R"(model_list:
+  - model_name: m
+    litellm_params:
+      model: local/m.gguf
+      kv_cache_memory: 25%
+      block_size: 32
+      enable_prefix_caching: false
+  - model_name: n
+    litellm_params:
+      model: local/n.gguf
+      kv_cache_memory: 512MiB
+  - model_name: o
+    litellm_params:
+      model: local/o.gguf
+      kv_cache_memory: 1000000
+)";
+  auto r = parse_config(yaml, "test.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const LocalEngineParams& m = r->deployments[0].local;
+  EXPECT_DOUBLE_EQ(m.kv_cache_memory.fraction, 0.25);
+  EXPECT_EQ(m.block_size, 32);
+  EXPECT_FALSE(m.enable_prefix_caching);
+  EXPECT_EQ(r->deployments[1].local.kv_cache_memory.bytes, int64_t{512} << 20);
+  EXPECT_TRUE(r->deployments[1].local.enable_prefix_caching);
+  EXPECT_EQ(r->deployments[2].local.kv_cache_memory.bytes, 1'000'000);
+
+  auto bad = parse_config(R"(model_list:
+  - model_name: m
+    litellm_params:
+      model: local/m.gguf
+      kv_cache_memory: lots
+)", "test.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.rfind("test.yaml:5: model_list[0].litellm_params.kv_cache_memory: 'lots' is not a memory size", 0), 0u)
+      << bad.error().message;
+}
+
+}  // namespace
+}  // namespace ondol::gateway
