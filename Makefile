@@ -14,7 +14,7 @@ JOBS        ?= $(shell nproc)
 DEBIAN_PACKAGES := g++ cmake ninja-build ccache pkg-config git curl ca-certificates \
   libboost-dev libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev rapidjson-dev \
   libsimdjson-dev libxxhash-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  nginx wrk openssl prometheus
+  nginx wrk openssl prometheus redis-server
 
 .PHONY: deps build serve test unit-test e2e-test asan-test bench-gateway format clean
 

@@ -1,0 +1,240 @@
+#include "limits/redis_limiter.h"
+
+#include <cassert>
+
+#include "common/metrics/registry.h"
+
+namespace ondol::limits {
+
+namespace {
+
+// KEYS[i]: the hash of limit i, fields ws (window start, Unix ms), cur, prev.
+// ARGV[3i-2], ARGV[3i-1], ARGV[3i]: window_ms, limit, cost of limit i.
+// Returns {admitted (0/1), now_ms, then ws, cur, prev of each limit before the charge}.
+// Redis's TIME is the one clock all instances share. Arithmetic in doubles, exact while
+// limit * window_ms < 2^53 (docs/limits.md).
+constexpr const char* kAcquireLua = R"lua(
+if redis.replicate_commands then redis.replicate_commands() end  -- writes after TIME, Redis < 5
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = #KEYS
+local state = {}
+local fits = 1
+for i = 1, n do
+  local w = tonumber(ARGV[3 * i - 2])
+  local limit = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  local h = redis.call('HMGET', KEYS[i], 'ws', 'cur', 'prev')
+  local ws = tonumber(h[1])
+  local cur = tonumber(h[2]) or 0
+  local prev = tonumber(h[3]) or 0
+  local start = now - (now % w)
+  if ws == nil then
+    ws = start
+    cur = 0
+    prev = 0
+  elseif start > ws then
+    if start - ws == w then prev = cur else prev = 0 end
+    cur = 0
+    ws = start
+  end
+  local e = now - ws
+  if e < 0 then e = 0 end
+  if prev * (w - e) + (cur + cost) * w > limit * w then fits = 0 end
+  state[i] = {ws, cur, prev, w, cost}
+end
+if fits == 1 then
+  for i = 1, n do
+    local s = state[i]
+    redis.call('HSET', KEYS[i], 'ws', string.format('%.0f', s[1]),
+               'cur', string.format('%.0f', s[2] + s[5]), 'prev', string.format('%.0f', s[3]))
+    local ttl = s[1] + 2 * s[4] - now + 1000
+    redis.call('PEXPIRE', KEYS[i], string.format('%.0f', ttl))
+  end
+end
+local out = {fits, now}
+for i = 1, n do
+  local s = state[i]
+  out[#out + 1] = s[1]
+  out[#out + 1] = s[2]
+  out[#out + 1] = s[3]
+end
+return out
+)lua";
+
+// KEYS[i]: a token counter's hash. ARGV[3i-2], ARGV[3i-1], ARGV[3i]: window_ms, the window
+// start the estimate was charged in, delta. Mirrors settle() in sliding_window.h.
+constexpr const char* kSettleLua = R"lua(
+for i = 1, #KEYS do
+  local w = tonumber(ARGV[3 * i - 2])
+  local charged = tonumber(ARGV[3 * i - 1])
+  local ws = tonumber(redis.call('HGET', KEYS[i], 'ws'))
+  if ws ~= nil then
+    if ws == charged then
+      redis.call('HINCRBY', KEYS[i], 'cur', ARGV[3 * i])
+    elseif ws == charged + w then
+      redis.call('HINCRBY', KEYS[i], 'prev', ARGV[3 * i])
+    end
+  end
+end
+return 1
+)lua";
+
+}  // namespace
+
+const LuaScript& RedisLimiter::acquire_script() {
+  static const LuaScript script(kAcquireLua);
+  return script;
+}
+
+const LuaScript& RedisLimiter::settle_script() {
+  static const LuaScript script(kSettleLua);
+  return script;
+}
+
+void RedisLimiterStats::declare_metrics(metrics::Registry& registry) {
+  auto& up = registry.gauge("ondol_redis_up",
+                            "1 when the last call to Redis for rate limits succeeded, else 0");
+  auto& errors = registry.counter("ondol_redis_errors_total",
+                                  "Rate-limit calls to Redis that failed or timed out");
+  auto& degraded = registry.counter(
+      "ondol_rate_limit_degraded_total",
+      "Rate-limit decisions made without Redis, by fail mode (open: in process; closed: 503)",
+      {"mode"});
+  up.with({})->set(reachable() ? 1 : 0);
+  up_.store(up.with({}));
+  errors_.store(errors.with({}));
+  degraded_open_.store(degraded.with({"open"}));
+  degraded_closed_.store(degraded.with({"closed"}));
+}
+
+void RedisLimiterStats::record_success() {
+  reachable_.store(true, std::memory_order_relaxed);
+  if (auto* g = up_.load()) g->set(1);
+}
+
+void RedisLimiterStats::record_error() {
+  reachable_.store(false, std::memory_order_relaxed);
+  errors_total_.fetch_add(1, std::memory_order_relaxed);
+  if (auto* g = up_.load()) g->set(0);
+  if (auto* c = errors_.load()) c->inc();
+}
+
+void RedisLimiterStats::record_failure(FailMode mode) {
+  record_error();
+  degraded_total_.fetch_add(1, std::memory_order_relaxed);
+  auto* d = mode == FailMode::Open ? degraded_open_.load() : degraded_closed_.load();
+  if (d) d->inc();
+}
+
+RedisLimiter::RedisLimiter(RedisClient& client, LocalLimiter* fallback, RedisLimiterStats& stats,
+                           RedisLimiterOptions options)
+    : client_(client), fallback_(fallback), stats_(stats), options_(std::move(options)) {
+  assert(fallback_ != nullptr || options_.fail_mode == FailMode::Closed);
+}
+
+Decision RedisLimiter::unreachable(const std::vector<LimitSpec>& limits, int64_t estimated_tokens) {
+  stats_.record_failure(options_.fail_mode);
+  Decision d;
+  if (options_.fail_mode == FailMode::Open && fallback_ != nullptr) {
+    d = fallback_->try_acquire(limits, estimated_tokens);
+  } else {
+    d.outcome = Outcome::Unavailable;
+    d.retry_after_ms = options_.unavailable_retry_after.count();
+    for (const LimitSpec& spec : limits)
+      d.limits.push_back({.unit = spec.unit,
+                          .limit = spec.limit,
+                          .remaining = 0,
+                          .retry_after_ms = d.retry_after_ms,
+                          .fits = false});
+  }
+  d.degraded = true;
+  return d;
+}
+
+boost::asio::awaitable<Decision> RedisLimiter::acquire(const std::vector<LimitSpec>& limits,
+                                                       int64_t estimated_tokens) {
+  if (limits.empty()) {
+    co_return Decision{};
+  }
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  keys.reserve(limits.size());
+  args.reserve(3 * limits.size());
+  for (const LimitSpec& spec : limits) {
+    keys.push_back(options_.key_prefix + counter_key(spec));
+    args.push_back(std::to_string(spec.window_ms));
+    args.push_back(std::to_string(spec.limit));
+    args.push_back(std::to_string(cost_for(spec, estimated_tokens)));
+  }
+  Result<RespValue> reply =
+      co_await client_.eval(acquire_script(), std::move(keys), std::move(args));
+  const size_t expected = 2 + 3 * limits.size();
+  if (!reply.ok() || reply->type != RespType::Array || reply->elements.size() != expected) {
+    co_return unreachable(limits, estimated_tokens);
+  }
+  for (const RespValue& v : reply->elements) {
+    if (v.type != RespType::Integer) {
+      co_return unreachable(limits, estimated_tokens);
+    }
+  }
+  stats_.record_success();
+  const auto& el = reply->elements;
+  const bool admitted = el[0].integer == 1;
+  const int64_t now_ms = el[1].integer;
+  std::vector<WindowCounter> rolled(limits.size());
+  for (size_t i = 0; i < limits.size(); ++i) {
+    rolled[i] = {.window_start_ms = el[2 + 3 * i].integer,
+                 .current = el[3 + 3 * i].integer,
+                 .previous = el[4 + 3 * i].integer};
+  }
+  Decision d = evaluate(rolled, limits, estimated_tokens, now_ms);
+  // The script's answer is the one that counted; the two agree except for rounding beyond
+  // 2^53 (docs/limits.md), where the script wins.
+  if (admitted && !d.admitted()) {
+    d.outcome = Outcome::Admitted;
+    d.retry_after_ms = 0;
+    d.too_large = false;
+    d.ticket.estimated_tokens = std::max<int64_t>(0, estimated_tokens);
+    for (size_t i = 0; i < limits.size(); ++i) {
+      if (limits[i].unit == LimitUnit::Tokens)
+        d.ticket.tokens.push_back(
+            {counter_key(limits[i]), limits[i].window_ms, rolled[i].window_start_ms});
+    }
+  } else if (!admitted && d.admitted()) {
+    d.outcome = Outcome::Denied;
+    d.ticket = {};
+    d.retry_after_ms = 1;
+  }
+  if (d.admitted()) d.ticket.source = Ticket::Source::Redis;
+  co_return d;
+}
+
+boost::asio::awaitable<void> RedisLimiter::settle(const Ticket& ticket, int64_t actual_tokens) {
+  if (ticket.source == Ticket::Source::Local) {
+    if (fallback_ != nullptr) fallback_->settle_now(ticket, actual_tokens);
+    co_return;
+  }
+  const int64_t delta = std::max<int64_t>(0, actual_tokens) - ticket.estimated_tokens;
+  if (ticket.source != Ticket::Source::Redis || delta == 0 || ticket.tokens.empty()) {
+    co_return;
+  }
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  for (const Ticket::Entry& t : ticket.tokens) {
+    keys.push_back(options_.key_prefix + t.counter_key);
+    args.push_back(std::to_string(t.window_ms));
+    args.push_back(std::to_string(t.window_start_ms));
+    args.push_back(std::to_string(delta));
+  }
+  Result<RespValue> reply =
+      co_await client_.eval(settle_script(), std::move(keys), std::move(args));
+  // A lost settlement leaves the estimate charged: the limit errs on the safe side.
+  if (!reply.ok() || reply->is_error()) {
+    stats_.record_error();
+  } else {
+    stats_.record_success();
+  }
+}
+
+}  // namespace ondol::limits

@@ -1,0 +1,261 @@
+// RedisLimiter against a real redis-server: instances sharing Redis admit exactly the limit,
+// nothing is charged on denial, settling, TTLs, fail-open and fail-closed within the timeout,
+// recovery when Redis returns, and the health counters.
+#include "limits/redis_limiter.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "co_run.h"
+#include "common/metrics/registry.h"
+#include "redis_server.h"
+
+namespace ondol::limits {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::co_run;
+using testing::RedisServer;
+
+constexpr int64_t kHourMs = 3'600'000;  // long windows keep wall-clock tests off window edges
+
+RedisConfig config_for(const RedisServer& server, std::chrono::milliseconds timeout = 1000ms) {
+  RedisConfig c;
+  c.port = server.port();
+  c.password = server.password();
+  c.command_timeout = timeout;
+  c.backoff_initial = 50ms;
+  c.backoff_max = 200ms;
+  return c;
+}
+
+struct Instance {
+  Instance(const RedisServer& server, FailMode mode, std::chrono::milliseconds timeout = 1000ms)
+      : client(io.get_executor(), config_for(server, timeout)),
+        limiter(client, &fallback, stats, {.fail_mode = mode}) {}
+
+  Decision acquire(const std::vector<LimitSpec>& specs, int64_t tokens) {
+    return co_run(io, limiter.acquire(specs, tokens));
+  }
+  void settle(const Ticket& t, int64_t actual) { co_run(io, limiter.settle(t, actual)); }
+  Result<RespValue> command(std::vector<std::string> args) {
+    return co_run(io, client.command(std::move(args)));
+  }
+  int64_t field(const LimitSpec& spec, const char* name) {
+    auto r = command({"HGET", "ondol:rl:" + counter_key(spec), name});
+    return r.ok() && r->type == RespType::BulkString ? std::stoll(r->str) : -999;
+  }
+
+  asio::io_context io;
+  RedisClient client;
+  LocalLimiter fallback;
+  RedisLimiterStats stats;
+  RedisLimiter limiter;
+};
+
+TEST(RedisLimiter, InstancesSharingRedisAdmitExactlyTheLimitInTotal) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  constexpr int kInstances = 4;
+  constexpr int kCoroutines = 8;
+  constexpr int kAttempts = 40;  // per coroutine: 1280 attempts in all
+  constexpr int64_t kLimit = 500;
+  const std::vector<LimitSpec> specs = {
+      {.scope = "team:t", .unit = LimitUnit::Requests, .limit = kLimit, .window_ms = kHourMs},
+      {.scope = "tier:pro",
+       .unit = LimitUnit::Tokens,
+       .limit = 1'000'000'000,
+       .window_ms = kHourMs}};
+  std::atomic<int> admitted{0}, denied{0}, unavailable{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kInstances; ++t) {
+    threads.emplace_back([&] {
+      Instance inst(server, FailMode::Closed);
+      for (int c = 0; c < kCoroutines; ++c) {
+        asio::co_spawn(
+            inst.io,
+            [&]() -> asio::awaitable<void> {
+              for (int i = 0; i < kAttempts; ++i) {
+                Decision d = co_await inst.limiter.acquire(specs, 7);
+                if (d.admitted())
+                  ++admitted;
+                else if (d.outcome == Outcome::Denied)
+                  ++denied;
+                else
+                  ++unavailable;
+              }
+            },
+            asio::detached);
+      }
+      inst.io.run();
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(unavailable.load(), 0);
+  EXPECT_EQ(admitted.load(), kLimit);
+  EXPECT_EQ(denied.load(), kInstances * kCoroutines * kAttempts - kLimit);
+  Instance check(server, FailMode::Closed);
+  EXPECT_EQ(check.field(specs[0], "cur"), kLimit);
+  EXPECT_EQ(check.field(specs[1], "cur"), kLimit * 7);
+}
+
+TEST(RedisLimiter, NothingIsChargedWhenOneLimitRefusesAndSettleCorrects) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance inst(server, FailMode::Closed);
+  const std::vector<LimitSpec> specs = {
+      {.scope = "key:k", .unit = LimitUnit::Requests, .limit = 100, .window_ms = kHourMs},
+      {.scope = "user:u", .unit = LimitUnit::Tokens, .limit = 1000, .window_ms = kHourMs},
+      {.scope = "user:u", .unit = LimitUnit::Tokens, .limit = 100'000, .window_ms = kDayMs}};
+  Decision first = inst.acquire(specs, 600);
+  ASSERT_TRUE(first.admitted());
+  EXPECT_FALSE(first.degraded);
+  EXPECT_EQ(first.ticket.source, Ticket::Source::Redis);
+  EXPECT_EQ(first.limits[0].remaining, 99);
+  EXPECT_EQ(first.limits[1].remaining, 400);
+
+  Decision denied = inst.acquire(specs, 600);
+  ASSERT_EQ(denied.outcome, Outcome::Denied);
+  EXPECT_FALSE(denied.limits[1].fits);
+  EXPECT_GT(denied.retry_after_ms, 0);
+  EXPECT_EQ(inst.field(specs[0], "cur"), 1);
+  EXPECT_EQ(inst.field(specs[1], "cur"), 600);
+  EXPECT_EQ(inst.field(specs[2], "cur"), 600);
+
+  inst.settle(first.ticket, 150);  // used 150 of the 600 estimated
+  EXPECT_EQ(inst.field(specs[1], "cur"), 150);
+  EXPECT_EQ(inst.field(specs[2], "cur"), 150);
+  Decision after = inst.acquire(specs, 800);
+  ASSERT_TRUE(after.admitted());
+  EXPECT_EQ(after.limits[1].remaining, 50);
+  inst.settle(after.ticket, 1000);  // more than estimated: charged on top
+  EXPECT_EQ(inst.field(specs[1], "cur"), 1150);
+  EXPECT_EQ(inst.field(specs[0], "cur"), 2);  // request counters are never settled
+
+  Decision too_large = inst.acquire(specs, 5000);
+  EXPECT_EQ(too_large.outcome, Outcome::Denied);
+  EXPECT_TRUE(too_large.too_large);
+}
+
+TEST(RedisLimiter, KeysExpireWhenTheirWindowsCanNoLongerMatter) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance inst(server, FailMode::Closed);
+  const std::vector<LimitSpec> specs = {requests_per_minute("key:ttl", 10),
+                                        tokens_per_day("key:ttl", 1000)};
+  ASSERT_TRUE(inst.acquire(specs, 5).admitted());
+  auto minute = inst.command({"PTTL", "ondol:rl:key:ttl|requests|60000"});
+  auto day = inst.command({"PTTL", "ondol:rl:key:ttl|tokens|86400000"});
+  ASSERT_EQ(minute->type, RespType::Integer);
+  EXPECT_GT(minute->integer, kMinuteMs);  // at least the rest of this window and the next
+  EXPECT_LE(minute->integer, 2 * kMinuteMs + 1000);
+  EXPECT_GT(day->integer, kDayMs);
+  EXPECT_LE(day->integer, 2 * kDayMs + 1000);
+}
+
+TEST(RedisLimiter, StoppedRedisFailOpenDecidesInProcessWithinTheTimeout) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  metrics::Registry registry;
+  Instance inst(server, FailMode::Open, 100ms);
+  inst.stats.declare_metrics(registry);
+  const std::vector<LimitSpec> specs = {requests_per_minute("key:open", 2),
+                                        tokens_per_minute("key:open", 1000)};
+  ASSERT_TRUE(inst.acquire(specs, 10).admitted());
+  EXPECT_TRUE(inst.stats.reachable());
+  server.stop();
+
+  const auto start = Clock::now();
+  Decision d = inst.acquire(specs, 10);
+  EXPECT_LT(Clock::now() - start, 100ms + 400ms);
+  EXPECT_TRUE(d.admitted());
+  EXPECT_TRUE(d.degraded);
+  EXPECT_EQ(d.ticket.source, Ticket::Source::Local);
+  EXPECT_FALSE(inst.stats.reachable());
+  EXPECT_GE(inst.stats.errors_total(), 1u);
+  // Counted locally: this instance alone still holds to the limit.
+  EXPECT_TRUE(inst.acquire(specs, 10).admitted());
+  EXPECT_EQ(inst.acquire(specs, 10).outcome, Outcome::Denied);
+  inst.settle(d.ticket, 0);  // a local ticket settles locally
+  EXPECT_EQ(inst.fallback.peek(specs[1]).current, 10);
+
+  const std::string text = registry.render();
+  EXPECT_NE(text.find("ondol_redis_up 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("ondol_rate_limit_degraded_total{mode=\"open\"} 3"), std::string::npos)
+      << text;
+}
+
+TEST(RedisLimiter, FrozenRedisFailClosedRefusesWithinTheTimeout) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance inst(server, FailMode::Closed, 100ms);
+  const std::vector<LimitSpec> specs = {requests_per_minute("key:closed", 100)};
+  ASSERT_TRUE(inst.acquire(specs, 0).admitted());
+  server.freeze();
+  auto start = Clock::now();
+  Decision d = inst.acquire(specs, 0);
+  auto took = Clock::now() - start;
+  EXPECT_EQ(d.outcome, Outcome::Unavailable);
+  EXPECT_TRUE(d.degraded);
+  EXPECT_EQ(d.retry_after_seconds(), 1);
+  EXPECT_TRUE(d.ticket.tokens.empty());
+  EXPECT_GE(took, 90ms);
+  EXPECT_LT(took, 100ms + 400ms);
+  // During the reconnect backoff the answer comes at once.
+  start = Clock::now();
+  EXPECT_EQ(inst.acquire(specs, 0).outcome, Outcome::Unavailable);
+  EXPECT_LT(Clock::now() - start, 50ms);
+  EXPECT_FALSE(inst.stats.reachable());
+  EXPECT_EQ(inst.stats.degraded_total(), 2u);
+  server.thaw();
+}
+
+TEST(RedisLimiter, RecoversWhenRedisReturns) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance inst(server, FailMode::Closed, 100ms);
+  const std::vector<LimitSpec> specs = {
+      {.scope = "key:back", .unit = LimitUnit::Requests, .limit = 100, .window_ms = kHourMs}};
+  ASSERT_TRUE(inst.acquire(specs, 0).admitted());
+  server.stop();
+  EXPECT_EQ(inst.acquire(specs, 0).outcome, Outcome::Unavailable);
+  ASSERT_TRUE(server.start());  // empty: no persistence
+  Decision d;
+  const auto deadline = Clock::now() + 3s;
+  do {
+    d = inst.acquire(specs, 0);
+    if (d.admitted()) break;
+    std::this_thread::sleep_for(20ms);
+  } while (Clock::now() < deadline);
+  ASSERT_TRUE(d.admitted());
+  EXPECT_FALSE(d.degraded);
+  EXPECT_TRUE(inst.stats.reachable());
+  EXPECT_EQ(d.limits[0].remaining, 99);  // counting resumed in the new (empty) Redis
+  EXPECT_EQ(inst.field(specs[0], "cur"), 1);
+}
+
+TEST(RedisLimiter, AgreesWithTheLocalLimiter) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance inst(server, FailMode::Closed);
+  LocalLimiter local;
+  const std::vector<LimitSpec> specs = {
+      {.scope = "key:same", .unit = LimitUnit::Requests, .limit = 7, .window_ms = kHourMs},
+      {.scope = "key:same", .unit = LimitUnit::Tokens, .limit = 100, .window_ms = kHourMs}};
+  for (int64_t tokens : {10, 30, 5, 50, 40, 1, 1, 1, 1}) {
+    Decision r = inst.acquire(specs, tokens);
+    Decision l = local.try_acquire(specs, tokens);
+    ASSERT_EQ(r.outcome, l.outcome) << tokens;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      EXPECT_EQ(r.limits[i].remaining, l.limits[i].remaining);
+      EXPECT_EQ(r.limits[i].fits, l.limits[i].fits);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ondol::limits
