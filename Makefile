@@ -14,7 +14,7 @@ JOBS        ?= $(shell nproc)
 DEBIAN_PACKAGES := g++ cmake ninja-build ccache pkg-config git curl ca-certificates \
   libboost-dev libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev rapidjson-dev \
   libsimdjson-dev libxxhash-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  nginx wrk openssl prometheus redis-server
+  nginx wrk openssl prometheus prometheus-alertmanager redis-server systemd
 
 .PHONY: deps build serve test unit-test e2e-test asan-test bench-gateway format clean
 
@@ -37,21 +37,25 @@ build: deps
 serve: build
 	$(ONDOL) serve $(SERVE_ARGS)
 
-unit-test: build
+# The end-to-end suite's npm packages (the openai client; a YAML parser the deploy/ check uses),
+# installed again only when the lockfile changes.
+NODE_DEPS := tests/e2e/node_modules/.package-lock.json
+$(NODE_DEPS): tests/e2e/package-lock.json | deps
+	npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+
+unit-test: build $(NODE_DEPS)
 	ctest --preset $(PRESET) -j $(JOBS)
 
-e2e-test: build
-	npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+e2e-test: build $(NODE_DEPS)
 	ONDOL_BIN=$(CURDIR)/$(ONDOL) npm --prefix tests/e2e test
 
 test: unit-test e2e-test asan-test
 
 # The sanitizer pass: unit tests and the whole end-to-end suite against an ASan/UBSan binary.
-asan-test: deps
+asan-test: deps $(NODE_DEPS)
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --preset asan -j $(JOBS)
-	npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ONDOL_BIN=$(CURDIR)/build/asan/apps/ondol/ondol \
 	  npm --prefix tests/e2e test
 
