@@ -207,7 +207,9 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
                       : path == "/completions"    ? openai::Endpoint::Completions
                                                   : openai::Endpoint::Embeddings;
       std::shared_ptr<const RouteTable> snapshot = table();  // held across awaits
-      co_await proxy_request(metrics_, std::move(snapshot), endpoint, ex, request_id);
+      Principal principal;
+      principal.kind = master_key().empty() ? Principal::Kind::Anonymous : Principal::Kind::MasterKey;
+      co_await proxy_request(metrics_, std::move(snapshot), endpoint, ex, request_id, principal);
     }
   } else if (method != "GET" && method != "HEAD" && path != "/admin/reload") {
     openai::ApiError e = label == "other" ? openai::not_found_path(ex.path())

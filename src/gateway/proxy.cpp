@@ -178,7 +178,7 @@ openai::ApiError final_error(const http::ClientResponse& last, std::string_view 
 asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
                                     std::shared_ptr<const RouteTable> table,
                                     openai::Endpoint endpoint, http::Exchange& ex,
-                                    std::string_view request_id) {
+                                    std::string_view request_id, const Principal& principal) {
   const GatewayConfig& config = table->config();
   auto parsed = openai::parse_request(endpoint, ex.body());
   if (auto* err = std::get_if<openai::ApiError>(&parsed)) {
@@ -190,6 +190,17 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
     co_return;
   }
   auto& req = std::get<openai::ProxyRequest>(parsed);
+  if (!principal.may_use(req.model)) {
+    // As LiteLLM answers a key restricted to other models: 401.
+    auto err = openai::authentication_error(
+        fmt::format("This key is not allowed to access model '{}'.", req.model));
+    metrics.request_done("", err.status, ex.elapsed_seconds());
+    std::string body = err.to_json();
+    co_await ex.respond(err.status, "application/json", std::move(body));
+    log_access(ex, {.request_id = request_id, .status = err.status, .model = req.model,
+                    .stream = req.stream});
+    co_return;
+  }
   const ModelGroup* group = table->find(req.model);
   if (!group) {
     auto err = openai::model_not_found(req.model);

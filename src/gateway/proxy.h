@@ -4,6 +4,7 @@
 #pragma once
 
 #include "gateway/gateway.h"
+#include "gateway/principal.h"
 #include "openai/request.h"
 
 namespace ondol::gateway {
@@ -11,6 +12,7 @@ namespace ondol::gateway {
 boost::asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
                                            std::shared_ptr<const RouteTable> table,
                                            openai::Endpoint endpoint, http::Exchange& ex,
-                                           std::string_view request_id);
+                                           std::string_view request_id,
+                                           const Principal& principal);
 
 }  // namespace ondol::gateway
