@@ -95,7 +95,7 @@ void bench_matmul(benchmark::State& state, WeightType type, int64_t m, int64_t n
 const bool kRegistered = [] {
   const WeightType types[] = {WeightType::kF32,  WeightType::kF16,  WeightType::kBF16,
                               WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K};
-  for (int64_t m : {1, 128}) {
+  for (int64_t m : {1, 4, 16, 64, 128}) {
     for (int64_t n : {2048, 32000}) {
       for (WeightType type : types) {
         for (int threads : {1, 2}) {

@@ -54,6 +54,17 @@ struct KernelTable {
   float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
   // y += a * x (attention-weighted sum of values)
   void (*axpy)(float* y, float a, const float* x, int64_t n) = nullptr;
+  // dot and axpy with b / x in F16 (a KV cache row), converted in registers: the same sums, in
+  // the same order, as converting the row first and calling dot / axpy.
+  float (*dot_f16)(const float* a, const uint16_t* b, int64_t n) = nullptr;
+  void (*axpy_f16)(float* y, float a, const uint16_t* x, int64_t n) = nullptr;
+  // A KV block at a time (rows of n F16 values, contiguous), bit-identical to calling the row
+  // forms per row: out[r] = dot_f16(q, rows + r * n, n) * scale; and y += a[r] * row r for r in
+  // order (the fast levels keep y in registers across the rows).
+  void (*dot_rows_f16)(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n,
+                       float scale, float* out) = nullptr;
+  void (*axpy_rows_f16)(float* y, const float* a, const uint16_t* rows, int64_t num_rows,
+                        int64_t n) = nullptr;
   // Row conversions, bit-exact with half.h (round to nearest even).
   void (*fp16_to_fp32_row)(const uint16_t* in, float* out, int64_t n) = nullptr;
   void (*fp32_to_fp16_row)(const float* in, uint16_t* out, int64_t n) = nullptr;

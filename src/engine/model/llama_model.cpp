@@ -337,9 +337,16 @@ LlamaModel::AttentionScratch LlamaModel::attention_scratch(int64_t slice) {
   return a;
 }
 
+// Blocks of a sequence lie anywhere in the pool: start loading the next one while this one is
+// used (the hardware prefetcher only follows the stream inside a block).
+inline void prefetch_rows(const std::byte* p, int64_t bytes) {
+  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+}
+
 // Decode (a run of a few tokens): per token and query head, one dot per position for the
-// scores and one axpy per position for the weighted values. F16 blocks are converted once per
-// item; F32 blocks are read in place.
+// scores and one axpy per position for the weighted values, reading the cache's blocks in place
+// (F16 rows are widened in registers: converting whole blocks first cost more than the
+// attention itself once many sequences decode together).
 void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run,
                                  int kv_head, const AttentionScratch& a) {
   const ModelConfig& c = config_;
@@ -347,41 +354,51 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
   const int group = c.num_heads / c.num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const KvCache& cache = *kv.cache;
+  const bool f16 = cache.dtype() == KvDtype::kF16;
   const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
   const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
   const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;
   const int64_t bs = cache.block_size();
   const int64_t num_blocks = (num_positions + bs - 1) / bs;
+  // Block starts as bytes; row p is blocks[p / block_size] + (p % block_size) * row_bytes.
+  const std::byte** key_blocks = a.key_blocks;
+  const std::byte** value_blocks = a.value_blocks;
   for (int64_t b = 0; b < num_blocks; ++b) {
-    const std::byte* kb = cache.key_block(layer, table[b], kv_head);
-    const std::byte* vb = cache.value_block(layer, table[b], kv_head);
-    if (cache.dtype() == KvDtype::kF16) {
-      const int64_t rows = std::min<int64_t>(bs, num_positions - b * bs);
-      float* kd = a.keys + b * bs * hd;
-      float* vd = a.values + b * bs * hd;
-      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), kd, rows * hd);
-      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), vd, rows * hd);
-      a.key_blocks[b] = kd;
-      a.value_blocks[b] = vd;
-    } else {
-      a.key_blocks[b] = reinterpret_cast<const float*>(kb);
-      a.value_blocks[b] = reinterpret_cast<const float*>(vb);
-    }
+    key_blocks[b] = cache.key_block(layer, table[b], kv_head);
+    value_blocks[b] = cache.value_block(layer, table[b], kv_head);
   }
-  // Row p of keys/values is blocks[p / block_size] + (p % block_size) * head_dim.
-  auto row = [hd, bs](const float* const* blocks, int64_t p) {
-    return blocks[p / bs] + (p % bs) * hd;
+  const int64_t row_bytes = hd * cache.bytes_per_value();
+  auto row = [row_bytes, bs](const std::byte* const* blocks, int64_t p) {
+    return blocks[p / bs] + (p % bs) * row_bytes;
   };
   for (int64_t t = t_begin; t < t_end; ++t) {
     const int64_t n = int64_t{batch.tokens[t].position} + 1;  // causal: positions 0..own
     for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
       const float* q = q_.data() + t * c.q_dim() + int64_t{h} * hd;
       float* scores = a.scores;  // (n)
-      for (int64_t p = 0; p < n; ++p) scores[p] = kernels_.dot(q, row(a.key_blocks, p), hd) * scale;
-      kernels_.softmax(scores, n);
       float* out = att_.data() + t * c.q_dim() + int64_t{h} * hd;
       std::fill(out, out + hd, 0.0f);
-      for (int64_t p = 0; p < n; ++p) kernels_.axpy(out, scores[p], row(a.value_blocks, p), hd);
+      if (f16) {  // a block of rows per call
+        for (int64_t b = 0; b * bs < n; ++b) {
+          if ((b + 1) * bs < n) prefetch_rows(key_blocks[b + 1], std::min(bs, n - (b + 1) * bs) * row_bytes);
+          kernels_.dot_rows_f16(q, reinterpret_cast<const uint16_t*>(key_blocks[b]),
+                                std::min(bs, n - b * bs), hd, scale, scores + b * bs);
+        }
+        kernels_.softmax(scores, n);
+        for (int64_t b = 0; b * bs < n; ++b) {
+          if ((b + 1) * bs < n) prefetch_rows(value_blocks[b + 1], std::min(bs, n - (b + 1) * bs) * row_bytes);
+          kernels_.axpy_rows_f16(out, scores + b * bs, reinterpret_cast<const uint16_t*>(value_blocks[b]),
+                                 std::min(bs, n - b * bs), hd);
+        }
+      } else {
+        for (int64_t p = 0; p < n; ++p) {
+          scores[p] = kernels_.dot(q, reinterpret_cast<const float*>(row(key_blocks, p)), hd) * scale;
+        }
+        kernels_.softmax(scores, n);
+        for (int64_t p = 0; p < n; ++p) {
+          kernels_.axpy(out, scores[p], reinterpret_cast<const float*>(row(value_blocks, p)), hd);
+        }
+      }
     }
   }
 }

@@ -81,8 +81,8 @@ class LlamaModel {
     float* values;             // (max_blocks * block_size, head_dim) F32 values, or their transpose
     float* block;              // (block_size, head_dim) one converted F16 block
     float* scores;             // (kAttentionTileTokens, max_blocks * block_size)
-    const float** key_blocks;  // (max_blocks) row pointers of each block
-    const float** value_blocks;  // (max_blocks)
+    const std::byte** key_blocks;    // (max_blocks) start of each block's rows in the cache
+    const std::byte** value_blocks;  // (max_blocks)
   };
   void attend(int layer, const Batch& batch, const KvView& kv);
   AttentionScratch attention_scratch(int64_t slice);
@@ -124,7 +124,7 @@ class LlamaModel {
   int64_t slice_floats_ = 0;
   std::vector<float> att_scratch_;        // (num_slices, slice_floats)
   int64_t max_blocks_ = 0;                // blocks covering max_context
-  std::vector<const float*> block_ptrs_;  // (num_slices, 2, max_blocks): K and V rows per block
+  std::vector<const std::byte*> block_ptrs_;  // (num_slices, 2, max_blocks): K and V blocks
   // Matmul activation conversions (Q8 blocks, BF16), 64-byte aligned.
   std::unique_ptr<std::byte[]> matmul_scratch_storage_;
   std::byte* matmul_scratch_ = nullptr;

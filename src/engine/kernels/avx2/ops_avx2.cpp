@@ -111,6 +111,37 @@ void axpy(float* y, float a, const float* x, int64_t n) {
   }
 }
 
+inline float dot_f16(const float* a, const uint16_t* b, int64_t n) {
+  __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 * kFloatLanes <= n; i += 2 * kFloatLanes) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + kFloatLanes));
+    sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(lo), sum0);
+    sum1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + kFloatLanes), _mm256_cvtph_ps(hi), sum1);
+  }
+  for (; i < n; i += kFloatLanes)
+    sum0 = _mm256_fmadd_ps(load(a + i, n - i), _mm256_cvtph_ps(load_u16(b + i, n - i)), sum0);
+  return avx2::hsum(_mm256_add_ps(sum0, sum1));
+}
+
+inline void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
+  const __m256 av = _mm256_set1_ps(a);
+  for (int64_t i = 0; i < n; i += kFloatLanes) {
+    store(y + i, _mm256_fmadd_ps(av, _mm256_cvtph_ps(load_u16(x + i, n - i)), load(y + i, n - i)),
+          n - i);
+  }
+}
+
+void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n, float scale,
+                  float* out) {
+  for (int64_t r = 0; r < num_rows; ++r) out[r] = dot_f16(q, rows + r * n, n) * scale;
+}
+
+void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
+  for (int64_t r = 0; r < num_rows; ++r) axpy_f16(y, a[r], rows + r * n, n);
+}
+
 void fp16_to_fp32_row(const uint16_t* in, float* out, int64_t n) {
   for (int64_t i = 0; i < n; i += kFloatLanes)
     store(out + i, _mm256_cvtph_ps(load_u16(in + i, n - i)), n - i);
@@ -147,6 +178,10 @@ void register_avx2_ops(KernelTable& table) {
   table.add = add;
   table.dot = dot;
   table.axpy = axpy;
+  table.dot_f16 = dot_f16;
+  table.axpy_f16 = axpy_f16;
+  table.dot_rows_f16 = dot_rows_f16;
+  table.axpy_rows_f16 = axpy_rows_f16;
   table.fp16_to_fp32_row = fp16_to_fp32_row;
   table.fp32_to_fp16_row = fp32_to_fp16_row;
   table.bf16_to_fp32_row = bf16_to_fp32_row;

@@ -45,6 +45,25 @@ void axpy(float* y, float a, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+float dot_f16(const float* a, const uint16_t* b, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i]) * fp16_to_fp32(b[i]);
+  return static_cast<float>(sum);
+}
+
+void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
+}
+
+void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n, float scale,
+                  float* out) {
+  for (int64_t r = 0; r < num_rows; ++r) out[r] = dot_f16(q, rows + r * n, n) * scale;
+}
+
+void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
+  for (int64_t r = 0; r < num_rows; ++r) axpy_f16(y, a[r], rows + r * n, n);
+}
+
 void fp16_to_fp32_row(const uint16_t* in, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(in[i]);
 }
@@ -70,6 +89,10 @@ void register_scalar_ops(KernelTable& table) {
   table.add = add;
   table.dot = dot;
   table.axpy = axpy;
+  table.dot_f16 = dot_f16;
+  table.axpy_f16 = axpy_f16;
+  table.dot_rows_f16 = dot_rows_f16;
+  table.axpy_rows_f16 = axpy_rows_f16;
   table.fp16_to_fp32_row = fp16_to_fp32_row;
   table.fp32_to_fp16_row = fp32_to_fp16_row;
   table.bf16_to_fp32_row = bf16_to_fp32_row;

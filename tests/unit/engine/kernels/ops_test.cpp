@@ -127,6 +127,57 @@ TEST_P(OpsTest, AddDotAxpy) {
   }
 }
 
+// The F16 forms equal converting the row first and calling the F32 kernel of the same level,
+// bit for bit (attention results must not depend on how the KV cache row was read), and are
+// close to the scalar reference.
+TEST_P(OpsTest, DotAndAxpyOnF16RowsEqualConvertingFirst) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    SCOPED_TRACE(n);
+    const std::vector<float> a = random_normal(n, 8), b = random_normal(n, 9);
+    std::vector<uint16_t> h(n);
+    scalar_->fp32_to_fp16_row(b.data(), h.data(), n);
+    std::vector<float> widened(n);
+    scalar_->fp16_to_fp32_row(h.data(), widened.data(), n);
+
+    const float fused = fast_->dot_f16(a.data(), h.data(), n);
+    EXPECT_EQ(std::bit_cast<uint32_t>(fused),
+              std::bit_cast<uint32_t>(fast_->dot(a.data(), widened.data(), n)));
+    double magnitude = 0;
+    for (int64_t i = 0; i < n; ++i) magnitude += std::fabs(double{a[i]} * widened[i]);
+    EXPECT_NEAR(fused, scalar_->dot_f16(a.data(), h.data(), n), kSumRelativeTolerance * magnitude);
+
+    std::vector<float> y_fused = a, y_converted = a, y_ref = a;
+    fast_->axpy_f16(y_fused.data(), -0.5f, h.data(), n);
+    fast_->axpy(y_converted.data(), -0.5f, widened.data(), n);
+    EXPECT_EQ(y_fused, y_converted);
+    scalar_->axpy_f16(y_ref.data(), -0.5f, h.data(), n);
+    expect_close(y_fused, y_ref, 1e-7f, 1e-7f);
+  }
+}
+
+// The block forms equal the row forms called row by row, bit for bit.
+TEST_P(OpsTest, BlockFormsOfF16DotAndAxpyEqualTheRowForms) {
+  if (!available()) return;
+  for (int64_t n : {1, 15, 16, 17, 64, 80, 128, 129, 200, 256}) {
+    for (int64_t rows : {1, 3, 16}) {
+      SCOPED_TRACE(::testing::Message() << n << " values, " << rows << " rows");
+      const std::vector<float> q = random_normal(n, 10), w = random_normal(rows, 11);
+      const std::vector<float> block = random_normal(rows * n, 12);
+      std::vector<uint16_t> h(rows * n);
+      scalar_->fp32_to_fp16_row(block.data(), h.data(), rows * n);
+      std::vector<float> scores(rows), want(rows);
+      fast_->dot_rows_f16(q.data(), h.data(), rows, n, 0.125f, scores.data());
+      for (int64_t r = 0; r < rows; ++r) want[r] = fast_->dot_f16(q.data(), h.data() + r * n, n) * 0.125f;
+      EXPECT_EQ(scores, want);
+      std::vector<float> y = q, y_rows = q;
+      fast_->axpy_rows_f16(y.data(), w.data(), h.data(), rows, n);
+      for (int64_t r = 0; r < rows; ++r) fast_->axpy_f16(y_rows.data(), w[r], h.data() + r * n, n);
+      EXPECT_EQ(y, y_rows);
+    }
+  }
+}
+
 TEST_P(OpsTest, Fp16RowsAreBitExact) {
   if (!available()) return;
   std::vector<uint16_t> every(65536);
