@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "bench/cli.h"
 #include "common/log.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/weight_type.h"
@@ -423,8 +424,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   add_log_flags(mock_cmd, common);
 
+  bench::BenchCli bench_cli(app);
+
   CLI11_PARSE(app, argc, argv);
 
+  if (bench_cli.parsed()) return bench_cli.run();
   if (serve->parsed()) return run_serve(serve_flags, serve_server, common);
   if (check->parsed()) return run_check(check_config);
   if (info_cmd->parsed()) return run_model_info(info_path);
