@@ -15,6 +15,7 @@
 
 #include "bench/cli.h"
 #include "common/log.h"
+#include "common/memory_size.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/weight_type.h"
 #include "engine/model/dummy_model.h"
@@ -35,6 +36,8 @@ struct CommonFlags {
   std::string log_level = "info";
   std::string log_format = "json";
   std::string log_file;
+  std::string log_max_bytes = "100MiB";
+  int log_backups = 5;
 };
 
 void add_log_flags(CLI::App* cmd, CommonFlags& f) {
@@ -43,6 +46,12 @@ void add_log_flags(CLI::App* cmd, CommonFlags& f) {
   cmd->add_option("--log-format", f.log_format, "json (one object per line) or text")
       ->capture_default_str();
   cmd->add_option("--log-file", f.log_file, "Append logs to this file instead of stdout");
+  cmd->add_option("--log-max-bytes", f.log_max_bytes,
+                  "Rotate --log-file past this size (512KiB, 100MiB, ...; 0: never)")
+      ->capture_default_str();
+  cmd->add_option("--log-backups", f.log_backups, "Rotated log files kept (FILE.1 ... FILE.N)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
 }
 
 void add_server_flags(CLI::App* cmd, http::ServerOptions& s, uint16_t default_port) {
@@ -54,9 +63,19 @@ void add_server_flags(CLI::App* cmd, http::ServerOptions& s, uint16_t default_po
 }
 
 void init_logging(const CommonFlags& f) {
+  int64_t max_bytes = 0;
+  if (auto size = parse_memory_size(f.log_max_bytes); size.ok() && size->fraction == 0) {
+    max_bytes = size->bytes;
+  } else {
+    std::fprintf(stderr, "ondol: --log-max-bytes: %s\n",
+                 size.ok() ? "a percentage means nothing here" : size.error().message.c_str());
+    std::exit(2);
+  }
   log::init({.level = log::parse_level(f.log_level, log::Level::Info),
              .file = f.log_file,
-             .json = f.log_format != "text"});
+             .json = f.log_format != "text",
+             .max_file_bytes = max_bytes,
+             .max_backups = f.log_backups});
 }
 
 bool is_loopback(std::string_view host) {

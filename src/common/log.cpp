@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <chrono>
@@ -21,7 +22,12 @@ struct Sink {
   std::mutex mu;
   std::condition_variable cv;
   std::string pending;
+  std::mutex file_mu;  // one writer at a time, so a rotation never splits a batch
   FILE* out = nullptr;
+  std::string path;     // of `out` when it is a file
+  int64_t size = 0;     // bytes in the current file
+  int64_t max_bytes = 0;
+  int max_backups = 5;
   bool stop = false;
   bool json = true;
   std::thread flusher;
@@ -71,13 +77,37 @@ void append_value(std::string& out, const Field& f, bool json) {
       f.value);
 }
 
+// FILE -> FILE.1 -> ... -> FILE.<max_backups> (dropped), then a fresh FILE. Under file_mu.
+void rotate(Sink& s) {
+  fclose(s.out);
+  for (int k = s.max_backups; k >= 1; --k) {
+    const std::string from = k == 1 ? s.path : fmt::format("{}.{}", s.path, k - 1);
+    const std::string to = fmt::format("{}.{}", s.path, k);
+    if (k == s.max_backups) std::remove(to.c_str());
+    std::rename(from.c_str(), to.c_str());
+  }
+  if (s.max_backups == 0) std::remove(s.path.c_str());
+  s.out = fopen(s.path.c_str(), "a");
+  if (!s.out) {
+    fprintf(stderr, "cannot reopen log file %s after rotating; logging to stdout\n", s.path.c_str());
+    s.out = stdout;
+    s.path.clear();
+  }
+  s.size = 0;
+}
+
 void flush_locked(Sink& s, std::unique_lock<std::mutex>& lock) {
   if (s.pending.empty()) return;
   std::string batch;
   batch.swap(s.pending);
   lock.unlock();
-  fwrite(batch.data(), 1, batch.size(), s.out);
-  fflush(s.out);
+  {
+    std::lock_guard file_lock(s.file_mu);
+    fwrite(batch.data(), 1, batch.size(), s.out);
+    fflush(s.out);
+    s.size += static_cast<int64_t>(batch.size());
+    if (!s.path.empty() && s.max_bytes > 0 && s.size >= s.max_bytes) rotate(s);
+  }
   lock.lock();
 }
 
@@ -119,6 +149,12 @@ void init(const Options& options) {
     if (!s->out) {
       fprintf(stderr, "cannot open log file %s; logging to stdout\n", options.file.c_str());
       s->out = stdout;
+    } else {
+      s->path = options.file;
+      s->max_bytes = options.max_file_bytes;
+      s->max_backups = std::max(0, options.max_backups);
+      fseek(s->out, 0, SEEK_END);
+      s->size = ftell(s->out);
     }
   }
   s->flusher = std::thread([s] {
@@ -140,7 +176,7 @@ void shutdown() {
   }
   g_sink->cv.notify_all();
   g_sink->flusher.join();
-  if (g_sink->out != stdout) fclose(g_sink->out);
+  if (g_sink->out != stdout && g_sink->out != nullptr) fclose(g_sink->out);
   delete g_sink;
   g_sink = nullptr;
 }

@@ -34,6 +34,10 @@ struct Options {
   Level level = Level::Info;
   std::string file;  // empty: stdout
   bool json = true;  // false: human-readable "LEVEL component: message k=v" lines
+  // Size-based rotation of `file`: past max_file_bytes it becomes FILE.1 (FILE.1 becomes FILE.2,
+  // ...; FILE.<max_backups> is dropped) and a new FILE starts. 0: never rotate.
+  int64_t max_file_bytes = 0;
+  int max_backups = 5;
 };
 
 // Starts the flusher thread. Safe to call once at startup; logging before init() writes
