@@ -2,7 +2,7 @@
 #   make serve   install what is missing, build, start the server on its embedded default
 #   make test    install what is missing, build, run every test (unit + end-to-end)
 # Other targets: build, unit-test, e2e-test, asan-test (the same under ASan/UBSan),
-# bench-gateway, format, clean.
+# bench-gateway, bench-engine, format, clean.
 
 PRESET      ?= release
 BUILD_DIR   := build/$(PRESET)
@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := g++ cmake ninja-build ccache pkg-config git curl ca-certifica
   libsimdjson-dev libxxhash-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev \
   nginx wrk openssl prometheus prometheus-alertmanager redis-server systemd
 
-.PHONY: deps build serve test unit-test e2e-test asan-test bench-gateway format clean
+.PHONY: deps build serve test unit-test e2e-test asan-test bench-gateway bench-engine format clean
 
 # Installs only what is missing, so a second run costs a few dpkg queries and no network.
 deps:
@@ -61,6 +61,14 @@ asan-test: deps $(NODE_DEPS)
 
 bench-gateway: build
 	ONDOL_BIN=$(CURDIR)/$(ONDOL) bench/gateway/run.sh
+
+# The engine under concurrency, in process: generation tokens/s at 1/4/16/64 concurrent requests
+# and TTFT with a cached 512-token prefix (llama-110m Q8_0 dummy, 2 threads; docs/engine-serving.md).
+bench-engine: deps
+	cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONDOL_BUILD_BENCH=ON \
+	  -DONDOL_BUILD_TESTS=OFF >/dev/null
+	cmake --build build/bench -j $(JOBS) --target ondol_serving_bench
+	build/bench/bench/engine/ondol_serving_bench --threads 2 --runs 3
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i
