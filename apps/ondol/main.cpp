@@ -101,6 +101,8 @@ struct ServeFlags {
   int block_size = 0;
   bool enable_prefix_caching = true;
   std::string master_key;
+  double log_sample_rate = 0;
+  bool log_redact_content = false;
   double drain_timeout_s = 30;
   double read_timeout_s = 30;
   double idle_timeout_s = 75;
@@ -188,7 +190,9 @@ int run_serve(ServeFlags& flags, http::ServerOptions server_options, const Commo
   }
   gateway::Gateway gw(registry, {.config_path = flags.config,
                                  .config_text = flags.model.empty() ? "" : model_config(flags),
-                                 .master_key = flags.master_key});
+                                 .master_key = flags.master_key,
+                                 .body_log = {.sample_rate = flags.log_sample_rate,
+                                              .redact_content = flags.log_redact_content}});
   if (auto st = gw.load(); !st) {
     log::error("config", "cannot start: " + st.error().message);
     log::shutdown();
@@ -405,6 +409,14 @@ int main(int argc, char** argv) {
                     "Largest request header block")
       ->capture_default_str();
   add_log_flags(serve, common);
+  serve->add_option("--log-sample-rate", serve_flags.log_sample_rate,
+                    "Share of API requests logged with their request and response bodies, "
+                    "credentials redacted (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  serve->add_flag("--log-redact-content", serve_flags.log_redact_content,
+                  "In logged bodies, also replace prompts, messages and completions with their "
+                  "length");
 
   std::string check_config;
   auto* check = app.add_subcommand("check", "Validate a config and print the routing table");

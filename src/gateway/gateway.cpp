@@ -176,6 +176,16 @@ bool Gateway::authorized(const http::Exchange& ex) const {
          CRYPTO_memcmp(presented.data(), key.data(), key.size()) == 0;
 }
 
+// One sampled request's bodies, redacted, beside its request id.
+void Gateway::log_bodies(const RecordingExchange& ex, std::string_view request_id) const {
+  const std::string request = redact_body(ex.body(), options_.body_log);
+  const std::string response = redact_body(ex.response_body(), options_.body_log);
+  log::info("body", "request and response bodies",
+            {{"request_id", request_id}, {"path", ex.path()},
+             {"status", ex.response_status()}, {"request_body", request},
+             {"response_body", response}, {"response_truncated", ex.truncated()}});
+}
+
 asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
   std::string request_id(ex.header("x-request-id"));
   if (!acceptable_request_id(request_id)) request_id = new_request_id();
@@ -209,7 +219,14 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
       std::shared_ptr<const RouteTable> snapshot = table();  // held across awaits
       Principal principal;
       principal.kind = master_key().empty() ? Principal::Kind::Anonymous : Principal::Kind::MasterKey;
-      co_await proxy_request(metrics_, std::move(snapshot), endpoint, ex, request_id, principal);
+      if (sample_body_log(options_.body_log.sample_rate)) {
+        RecordingExchange recording(ex, options_.body_log.max_bytes);
+        co_await proxy_request(metrics_, std::move(snapshot), endpoint, recording, request_id,
+                               principal);
+        log_bodies(recording, request_id);
+      } else {
+        co_await proxy_request(metrics_, std::move(snapshot), endpoint, ex, request_id, principal);
+      }
     }
   } else if (method != "GET" && method != "HEAD" && path != "/admin/reload") {
     openai::ApiError e = label == "other" ? openai::not_found_path(ex.path())

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/metrics/registry.h"
+#include "gateway/body_log.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/router/route_table.h"
 #include "http/exchange.h"
@@ -20,6 +21,7 @@ struct GatewayOptions {
   std::string config_path;        // a config file (reloadable)
   std::string config_text;        // else this YAML (e.g. from --model); else the embedded default
   std::string master_key;         // from the command line or environment; wins over the file
+  BodyLogOptions body_log;        // request/response bodies in the log (off by default)
 };
 
 class Gateway {
@@ -48,6 +50,7 @@ class Gateway {
   boost::asio::awaitable<void> handle_ready(http::Exchange& ex);
   boost::asio::awaitable<void> handle_reload(http::Exchange& ex);
   bool authorized(const http::Exchange& ex) const;
+  void log_bodies(const RecordingExchange& ex, std::string_view request_id) const;
   bool is_public(std::string_view path) const;
   Status install(std::shared_ptr<GatewayConfig> config);
 

@@ -144,3 +144,43 @@ e2eTest('failed proxied requests get an access line too (404 unknown model, 502 
     assert.equal(bad.model, 'broken');
     assert.ok(!gw.proc.output.includes(masterKey), 'the master key appears in the output');
   });
+
+e2eTest('body logging: off by default; sampled, with credentials and optionally content redacted',
+  async (h) => {
+    const leaked = secret('sk-pasted');  // a key a user pasted into a prompt
+    const prompt = `please keep ${leaked} safe`;
+    const run = async (extraArgs, id) => {
+      const { gw, masterKey, client } = await startLogged(h, extraArgs);
+      await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: prompt }],
+        max_tokens: 3 }, { headers: { 'X-Request-ID': `${id}-plain` } });
+      for await (const _ of await client.chat.completions.create({ model: 'chat',
+        messages: [{ role: 'user', content: prompt }], max_tokens: 3, stream: true },
+      { headers: { 'X-Request-ID': `${id}-stream` } })) { /* drain */ }
+      await gw.proc.stop();
+      const out = gw.proc.output;
+      assert.ok(!out.includes(leaked.slice(3)), 'a key-shaped string reached the log');
+      assert.ok(!out.includes(masterKey.slice(3)), 'the master key reached the log');
+      return parseLogLines(gw.proc.stdout).filter((r) => r.component === 'body');
+    };
+
+    assert.deepEqual(await run([], 'e2e-body-off'), []);
+
+    const logged = await run(['--log-sample-rate', '1'], 'e2e-body-on');
+    assert.equal(logged.length, 2, JSON.stringify(logged));
+    const plain = logged.find((r) => r.request_id === 'e2e-body-on-plain');
+    assert.match(plain.request_body, /please keep sk-\[REDACTED\] safe/);
+    assert.equal(JSON.parse(plain.response_body).object, 'chat.completion');
+    assert.equal(plain.status, 200);
+    const stream = logged.find((r) => r.request_id === 'e2e-body-on-stream');
+    assert.match(stream.response_body, /^data: \{.*chat\.completion\.chunk/);
+    assert.match(stream.response_body, /data: \[DONE\]/);
+
+    const blank = await run(['--log-sample-rate', '1', '--log-redact-content'], 'e2e-body-blank');
+    assert.equal(blank.length, 2);
+    for (const r of blank) {
+      assert.ok(!r.request_body.includes('please keep'), r.request_body);
+      assert.match(r.request_body, /\[REDACTED \d+ chars\]/);
+    }
+    const reply = JSON.parse(blank.find((r) => r.request_id === 'e2e-body-blank-plain').response_body);
+    assert.match(reply.choices[0].message.content, /^\[REDACTED \d+ chars\]$/);
+  });
