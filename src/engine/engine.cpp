@@ -645,7 +645,9 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   if (o.kv_cache_fraction > 0) {
     budget = static_cast<int64_t>(o.kv_cache_fraction * static_cast<double>(available_memory_bytes()));
   }
-  int num_blocks = static_cast<int>(std::max<int64_t>(blocks_per_seq, budget / bytes_per_block));
+  constexpr int64_t kMaxBlocks = int64_t{1} << 30;  // block ids are int32
+  int num_blocks = static_cast<int>(
+      std::clamp<int64_t>(budget / bytes_per_block, blocks_per_seq, std::max<int64_t>(blocks_per_seq, kMaxBlocks)));
   auto kv = KvCache::create(impl->model->kv_cache_config(num_blocks, KvDtype::kF16));
   if (!kv) return kv.error();
   impl->kv = std::make_unique<KvCache>(std::move(*kv));
