@@ -14,7 +14,8 @@ JOBS        ?= $(shell nproc)
 DEBIAN_PACKAGES := g++ cmake ninja-build ccache pkg-config git curl ca-certificates \
   libboost-dev libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev rapidjson-dev \
   libsimdjson-dev libxxhash-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  nginx wrk openssl prometheus prometheus-alertmanager redis-server systemd
+  nginx wrk openssl prometheus prometheus-alertmanager redis-server systemd \
+  libsqlite3-dev libpq-dev postgresql
 
 .PHONY: deps build serve test unit-test e2e-test asan-test bench-gateway bench-engine format clean
 

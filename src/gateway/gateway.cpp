@@ -7,13 +7,19 @@
 #include <openssl/crypto.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 
 #include <fmt/ranges.h>
 #include <rapidjson/document.h>
 
 #include "common/log.h"
 #include "engine/engine.h"
+#include "gateway/policies.h"
 #include "gateway/proxy.h"
+#include "gateway/tenant_api.h"
+#include "tenants/key_codec.h"
+#include "tenants/tenancy.h"
 #include "openai/error.h"
 
 namespace ondol::gateway {
@@ -57,7 +63,9 @@ std::string_view handler_label(std::string_view path) {
   static constexpr std::string_view kKnown[] = {
       "/chat/completions", "/completions", "/embeddings", "/models", "/health",
       "/health/backends", "/health/liveliness", "/health/readiness", "/ready", "/metrics",
-      "/admin/reload", "/tokenize", "/detokenize"};
+      "/admin/reload", "/tokenize", "/detokenize", "/key/generate", "/key/info", "/key/update",
+      "/key/delete", "/key/list", "/key/block", "/key/unblock", "/user/new", "/user/info",
+      "/team/new", "/team/info", "/spend/logs"};
   for (auto k : kKnown)
     if (path == k) return k;
   return "other";
@@ -74,6 +82,65 @@ asio::awaitable<void> respond_error(http::Exchange& ex, openai::ApiError e) {
 
 Gateway::Gateway(metrics::Registry& registry, GatewayOptions options)
     : registry_(registry), metrics_(registry), options_(std::move(options)) {}
+
+Gateway::~Gateway() = default;
+
+struct Gateway::AuthResult {
+  std::shared_ptr<const Principal> principal;
+  std::optional<openai::ApiError> error;
+};
+
+namespace {
+
+// Where state lives without a database_url: ONDOL_STATE_DIR, else beside the config file, else
+// $XDG_STATE_HOME/ondol or ~/.local/state/ondol.
+std::string state_dir(const std::string& config_path) {
+  if (const char* d = std::getenv("ONDOL_STATE_DIR"); d && *d) return d;
+  if (!config_path.empty()) return std::filesystem::absolute(config_path).parent_path().string();
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/ondol";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/state/ondol";
+  return ".";
+}
+
+tenants::Tiers to_tiers(const TenancyConfig& c) {
+  tenants::Tiers tiers;
+  for (const auto& [name, t] : c.tiers)
+    tiers[name] = {.rpm = t.rpm, .tpm = t.tpm, .tpd = t.tpd,
+                   .max_parallel_requests = t.max_parallel_requests};
+  return tiers;
+}
+
+std::chrono::milliseconds ttl_of(const TenancyConfig& c) {
+  return std::chrono::milliseconds(static_cast<int64_t>(c.key_cache_ttl_s * 1000));
+}
+
+}  // namespace
+
+Status Gateway::open_tenancy(const GatewayConfig& config) {
+  const TenancyConfig& c = config.tenancy;
+  std::string dir = state_dir(options_.config_path);
+  tenants::TenancyOptions o;
+  if (!c.database_url.empty() && !c.database_url.starts_with("sqlite://")) {
+    o.database_url = c.database_url;
+    o.spool_dir = c.spend_spool_dir.empty() ? dir + "/ondol-spend-spool" : c.spend_spool_dir;
+  } else {
+    o.database_url = !c.database_path.empty() ? c.database_path
+                     : !c.database_url.empty() ? c.database_url.substr(9)
+                                               : dir + "/ondol.db";
+    o.spool_dir = c.spend_spool_dir.empty() ? o.database_url + ".spend-spool" : c.spend_spool_dir;
+  }
+  o.key_cache_ttl = ttl_of(c);
+  o.tiers = to_tiers(c);
+  o.spend_logs_enabled = !c.disable_spend_logs;
+  auto t = tenants::Tenancy::open(std::move(o));
+  if (!t) return make_error("tenant store: " + t.error().message);
+  tenancy_ = std::move(*t);
+  auto master = std::make_shared<Principal>();
+  master->kind = Principal::Kind::MasterKey;
+  master->usage_sink = tenancy_->spend_sink();
+  master_ = std::move(master);
+  return Ok{};
+}
 
 const std::shared_ptr<const RouteTable>& Gateway::table() const {
   struct Cached {
@@ -119,7 +186,12 @@ Status Gateway::load() {
                     : parse_config(kEmbeddedDefaultConfig, "<embedded default>");
   if (!config) return config.error();
   for (const auto& w : config->warnings) log::warn("config", w);
-  return install(std::make_shared<GatewayConfig>(std::move(*config)));
+  auto shared = std::make_shared<GatewayConfig>(std::move(*config));
+  if (Status st = install(shared); !st) return st;
+  // Virtual keys need a master key to manage them (as in LiteLLM): no master key, no store.
+  if (!policies_) policies_ = std::make_unique<Policies>(*shared, registry_);
+  if (!tenancy_ && !master_key().empty()) return open_tenancy(*shared);
+  return Ok{};
 }
 
 Status Gateway::reload() {
@@ -143,6 +215,11 @@ Status Gateway::reload() {
     return st;
   }
   metrics_.config_reloads_ok->inc();
+  if (policies_) policies_->warn_startup_only_changes(table()->config());
+  if (tenancy_) {
+    const TenancyConfig& c = table()->config().tenancy;
+    tenancy_->reconfigure(to_tiers(c), ttl_of(c));
+  }
   const auto& t = table();
   log::info("config", "reloaded",
             {{"file", options_.config_path},
@@ -163,17 +240,54 @@ bool Gateway::is_public(std::string_view path) const {
   return false;
 }
 
-bool Gateway::authorized(const http::Exchange& ex) const {
+asio::awaitable<Gateway::AuthResult> Gateway::authenticate(const http::Exchange& ex) {
+  AuthResult r;
   const std::string& key = master_key();
-  if (key.empty()) return true;
+  if (key.empty()) {
+    r.principal = anonymous_;
+    co_return r;
+  }
   std::string_view presented = ex.header("authorization");
   if (presented.starts_with("Bearer ") || presented.starts_with("bearer "))
     presented.remove_prefix(7);
   if (presented.empty()) presented = ex.header("x-api-key");
   if (presented.empty()) presented = ex.header("api-key");
   // Constant time in the key's length: a timing probe learns nothing about the prefix.
-  return presented.size() == key.size() &&
-         CRYPTO_memcmp(presented.data(), key.data(), key.size()) == 0;
+  if (tenants::equal_constant_time(presented, key)) {
+    r.principal = master_ ? master_ : anonymous_;
+    co_return r;
+  }
+  if (presented.empty()) {
+    r.error = openai::authentication_error("No API key provided. Send 'Authorization: Bearer <key>'.");
+    co_return r;
+  }
+  if (!tenancy_) {
+    r.error = openai::authentication_error("Invalid API key.");
+    co_return r;
+  }
+  std::string presented_key(presented);
+  tenants::KeyResolution resolved = co_await tenancy_->resolve(std::move(presented_key));
+  switch (resolved.status) {
+    case tenants::KeyStatus::Ok:
+      r.principal = std::move(resolved.principal);
+      break;
+    case tenants::KeyStatus::Unknown:
+      r.error = openai::authentication_error("Invalid API key.");
+      break;
+    case tenants::KeyStatus::Expired:
+      r.error = openai::authentication_error("Authentication Error - Expired Key.");
+      r.error->code = "key_expired";
+      break;
+    case tenants::KeyStatus::Blocked:
+      r.error = openai::ApiError{403, "Authentication Error - This key is blocked.",
+                                 "permission_error", {}, "key_blocked"};
+      break;
+    case tenants::KeyStatus::Unavailable:
+      // Not a 401: the key may well be valid; the store cannot say so now.
+      r.error = openai::service_unavailable("The key store is unavailable; try again shortly.");
+      break;
+  }
+  co_return r;
 }
 
 // One sampled request's bodies, redacted, beside its request id.
@@ -196,11 +310,28 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
   std::string_view method = ex.method();
   std::string_view label = handler_label(path);
 
-  if (!is_public(path) && !authorized(ex)) {
-    bool sent_none = ex.header("authorization").empty() && ex.header("x-api-key").empty();
-    openai::ApiError e = openai::authentication_error(
-        sent_none ? "No API key provided. Send 'Authorization: Bearer <key>'." : "Invalid API key.");
+  AuthResult auth;
+  auth.principal = anonymous_;
+  if (!is_public(path)) {
+    auth = co_await authenticate(ex);
+  }
+  bool admin_path = path == "/admin/reload" || is_tenant_api_path(path);
+  if (auth.error) {
+    if (auth.error->status == 503) ex.add_response_header("Retry-After", "1");
+    openai::ApiError e = std::move(*auth.error);
     co_await respond_error(ex, std::move(e));
+  } else if (admin_path && auth.principal->kind == Principal::Kind::VirtualKey) {
+    openai::ApiError e{403, "This endpoint needs the master key.", "permission_error", {},
+                       "forbidden"};
+    co_await respond_error(ex, std::move(e));
+  } else if (is_tenant_api_path(path)) {
+    if (!tenancy_) {
+      openai::ApiError e = openai::invalid_request(
+          "Keys, users and teams need a master key (general_settings.master_key).");
+      co_await respond_error(ex, std::move(e));
+    } else {
+      co_await handle_tenant_api(*tenancy_, ex, path);
+    }
   } else if (path == "/tokenize" || path == "/detokenize") {
     if (method != "POST") {
       openai::ApiError e = openai::method_not_allowed(method, ex.path());
@@ -217,15 +348,17 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
                       : path == "/completions"    ? openai::Endpoint::Completions
                                                   : openai::Endpoint::Embeddings;
       std::shared_ptr<const RouteTable> snapshot = table();  // held across awaits
-      Principal principal;
-      principal.kind = master_key().empty() ? Principal::Kind::Anonymous : Principal::Kind::MasterKey;
+      std::shared_ptr<const Principal> held = auth.principal;  // held across awaits
+      const Principal& principal = *held;
       if (sample_body_log(options_.body_log.sample_rate)) {
         RecordingExchange recording(ex, options_.body_log.max_bytes);
-        co_await proxy_request(metrics_, std::move(snapshot), endpoint, recording, request_id,
+        co_await proxy_request(metrics_, *policies_, std::move(snapshot), endpoint, recording,
+                               request_id,
                                principal);
         log_bodies(recording, request_id);
       } else {
-        co_await proxy_request(metrics_, std::move(snapshot), endpoint, ex, request_id, principal);
+        co_await proxy_request(metrics_, *policies_, std::move(snapshot), endpoint, ex, request_id,
+                               principal);
       }
     }
   } else if (method != "GET" && method != "HEAD" && path != "/admin/reload") {
@@ -338,7 +471,24 @@ asio::awaitable<void> Gateway::handle_models(http::Exchange& ex) {
 
 asio::awaitable<void> Gateway::handle_health(http::Exchange& ex, bool deep) {
   if (!deep) {
-    std::string body = R"({"status":"healthy"})";
+    // Liveness stays 200 while the process serves; a database outage shows in "db".
+    bool db_ok = true;
+    if (tenancy_) {
+      db_ok = co_await tenancy_->check_db();
+    }
+    std::string body = !tenancy_ ? R"({"status":"healthy"})"
+                       : db_ok   ? R"({"status":"healthy","db":"connected"})"
+                                 : R"({"status":"healthy","db":"disconnected"})";
+    bool redis_ok = true;
+    if (policies_ && policies_->redis_configured()) {
+      redis_ok = co_await policies_->check_redis();
+    }
+    if (policies_ && policies_->redis_configured()) {  // rate-limit counters (docs/limits.md)
+      body.pop_back();
+      body.append(redis_ok ? R"(,"redis":"connected")" : R"(,"redis":"disconnected")");
+      body.append(policies_->fail_closed() ? R"(,"rate_limit_fail_mode":"closed"})"
+                                           : R"(,"rate_limit_fail_mode":"open"})");
+    }
     co_await ex.respond(200, "application/json", std::move(body));
     co_return;
   }
@@ -367,10 +517,17 @@ asio::awaitable<void> Gateway::handle_health(http::Exchange& ex, bool deep) {
       unhealthy.append(entry).append("}");
     }
   }
+  // The tenant store is a state store: deep health fails while it is away.
+  bool db_ok = true;
+  if (tenancy_) {
+    db_ok = co_await tenancy_->check_db();
+  }
+  std::string_view db = !tenancy_ ? "" : db_ok ? R"(,"db":"connected")" : R"(,"db":"disconnected")";
+  bool all_ok = n_unhealthy == 0 && db_ok;
   std::string body = fmt::format(
-      R"({{"status":"{}","healthy_endpoints":{}],"unhealthy_endpoints":{}],"healthy_count":{},"unhealthy_count":{}}})",
-      n_unhealthy == 0 ? "healthy" : "unhealthy", healthy, unhealthy, n_healthy, n_unhealthy);
-  int status = n_unhealthy == 0 ? 200 : 503;
+      R"({{"status":"{}","healthy_endpoints":{}],"unhealthy_endpoints":{}],"healthy_count":{},"unhealthy_count":{}{}}})",
+      all_ok ? "healthy" : "unhealthy", healthy, unhealthy, n_healthy, n_unhealthy, db);
+  int status = all_ok ? 200 : 503;
   co_await ex.respond(status, "application/json", std::move(body));
 }
 

@@ -10,10 +10,17 @@
 #include "common/metrics/registry.h"
 #include "gateway/body_log.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/principal.h"
 #include "gateway/router/route_table.h"
 #include "http/exchange.h"
 
+namespace ondol::tenants {
+class Tenancy;
+}
+
 namespace ondol::gateway {
+
+class Policies;  // policies.h: rate limits, admission, response cache
 
 enum class ServingState { Starting, Serving, Draining };
 
@@ -27,6 +34,7 @@ struct GatewayOptions {
 class Gateway {
  public:
   Gateway(metrics::Registry& registry, GatewayOptions options);
+  ~Gateway();
 
   // Loads the config (file or embedded default) for the first time.
   Status load();
@@ -42,6 +50,8 @@ class Gateway {
   const std::shared_ptr<const RouteTable>& table() const;
   // The command line's key, else the config's. Empty: no auth.
   const std::string& master_key() const;
+  // Keys, users, teams and the spend log; null without a master key.
+  tenants::Tenancy* tenancy() const { return tenancy_.get(); }
 
  private:
   boost::asio::awaitable<void> handle_models(http::Exchange& ex);
@@ -49,7 +59,11 @@ class Gateway {
   boost::asio::awaitable<void> handle_health(http::Exchange& ex, bool deep);
   boost::asio::awaitable<void> handle_ready(http::Exchange& ex);
   boost::asio::awaitable<void> handle_reload(http::Exchange& ex);
-  bool authorized(const http::Exchange& ex) const;
+  struct AuthResult;
+  // The caller's Principal: master key, a virtual key (looked up in the tenant store), or an
+  // error to answer (401 unknown or expired, 403 blocked, 503 store unavailable).
+  boost::asio::awaitable<AuthResult> authenticate(const http::Exchange& ex);
+  Status open_tenancy(const GatewayConfig& config);
   void log_bodies(const RecordingExchange& ex, std::string_view request_id) const;
   bool is_public(std::string_view path) const;
   Status install(std::shared_ptr<GatewayConfig> config);
@@ -62,6 +76,10 @@ class Gateway {
   std::atomic<uint64_t> table_version_{0};
   std::atomic<ServingState> state_{ServingState::Starting};
   std::mutex reload_mu_;
+  std::unique_ptr<tenants::Tenancy> tenancy_;  // set by load() when a master key is configured
+  std::unique_ptr<Policies> policies_;         // set by the first load(); kept across reloads
+  std::shared_ptr<const Principal> anonymous_ = std::make_shared<const Principal>();
+  std::shared_ptr<const Principal> master_;    // the master key's principal (spend-logged)
 };
 
 // The config served when `ondol serve` gets no --config: one in-process mock model.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ondol::gateway {
@@ -22,6 +23,28 @@ struct ScopeLimits {
   double spend = 0;                  // USD spent in the current budget period
 };
 
+struct Principal;
+
+// A finished API request as the proxy saw it, reported to the Principal's usage sink (the spend
+// log). Views are valid during the call only.
+struct UsageReport {
+  std::string_view request_id;
+  std::string_view model;       // as requested
+  std::string_view deployment;  // id of the deployment that served it (or was tried last)
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  double cost = 0;              // USD: the deployment's input/output_cost_per_token x tokens
+  double latency_seconds = 0;
+  int status = 0;               // the status sent to the client (499: the client went away)
+};
+
+class UsageSink {
+ public:
+  virtual ~UsageSink() = default;
+  // Called on the request's I/O thread: must not block (the spend log queues it).
+  virtual void on_request_done(const Principal& principal, const UsageReport& report) = 0;
+};
+
 struct Principal {
   enum class Kind { Anonymous, MasterKey, VirtualKey };
   Kind kind = Kind::Anonymous;      // Anonymous: auth is off (no master key configured)
@@ -32,6 +55,7 @@ struct Principal {
   std::string tier;
   std::vector<std::string> models;  // allowed model names; empty: all
   std::vector<ScopeLimits> limits;  // key first, then user, team, tier
+  UsageSink* usage_sink = nullptr;  // where the proxy reports the finished request; null: nowhere
 
   bool is_admin() const { return kind != Kind::VirtualKey; }
   bool may_use(const std::string& model) const {

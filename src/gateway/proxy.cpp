@@ -7,7 +7,10 @@
 #include <rapidjson/document.h>
 
 #include "common/log.h"
+#include "gateway/cache/cache_key.h"
+#include "gateway/policies.h"
 #include "http/sse.h"
+#include "limits/limit_spec.h"
 #include "openai/error.h"
 
 namespace ondol::gateway {
@@ -18,6 +21,7 @@ namespace {
 
 constexpr std::string_view kComponent = "proxy";
 constexpr size_t kMaxWholeBodyBytes = 64 << 20;  // a non-streamed response larger than this fails
+constexpr size_t kMaxCachedBodyBytes = 4 << 20;  // a larger answer is relayed but not cached
 
 using Seconds = std::chrono::duration<double>;
 
@@ -84,6 +88,10 @@ class RelaySink final : public http::BodySink {
       sse_.feed(piece, events_);
       for (const auto& e : events_) extract_usage(e, usage);
     }
+    if (capture_) {
+      if (captured_.size() + piece.size() > kMaxCachedBodyBytes) capture_ = false;
+      else captured_.append(piece);
+    }
     bool written = co_await ex_.write(piece);
     co_return written;
   }
@@ -95,7 +103,22 @@ class RelaySink final : public http::BodySink {
       co_return;
     }
     extract_usage(body_, usage);
+    if (capture_ && body_.size() <= kMaxCachedBodyBytes) captured_ = body_;
     co_await ex_.respond(status, content_type_, std::move(body_));
+  }
+
+  // Keeps a copy of what reaches the client, for the response cache.
+  void capture() { capture_ = true; }
+  // The answer as the client received it, when it was captured whole; else nullopt.
+  std::optional<cache::CachedResponse> captured() {
+    if (!capture_ || captured_.empty()) return std::nullopt;
+    // A stream is stored only when it ended properly.
+    if (streaming_ && captured_.find("data: [DONE]") == std::string::npos) return std::nullopt;
+    return cache::CachedResponse{.content_type = streaming_ ? "text/event-stream" : content_type_,
+                                 .body = std::move(captured_),
+                                 .created_ms = limits::system_now_ms(),
+                                 .prompt_tokens = std::max<int64_t>(0, usage.prompt_tokens),
+                                 .completion_tokens = std::max<int64_t>(0, usage.completion_tokens)};
   }
 
   bool client_stream_open() const { return streaming_ && ex_.responded(); }
@@ -108,6 +131,7 @@ class RelaySink final : public http::BodySink {
     sse_ = http::SseParser();
     usage = Usage{};
     first_piece_seconds_ = -1;
+    captured_.clear();
   }
   double first_piece_seconds() const { return first_piece_seconds_; }
 
@@ -122,6 +146,8 @@ class RelaySink final : public http::BodySink {
   http::SseParser sse_;
   std::vector<std::string> events_;
   double first_piece_seconds_ = -1;
+  bool capture_ = false;
+  std::string captured_;
 };
 
 struct AccessRecord {
@@ -173,9 +199,75 @@ openai::ApiError final_error(const http::ClientResponse& last, std::string_view 
       fmt::format("Upstream answered {} {}.", last.status, where));
 }
 
+// The principal's limits as limiter specs: requests/min, tokens/min and tokens/day per scope.
+std::vector<limits::LimitSpec> principal_specs(const Principal& principal) {
+  std::vector<limits::LimitSpec> specs;
+  for (const ScopeLimits& l : principal.limits) {
+    if (l.rpm) specs.push_back(limits::requests_per_minute(l.scope, *l.rpm));
+    if (l.tpm) specs.push_back(limits::tokens_per_minute(l.scope, *l.tpm));
+    if (l.tpd) specs.push_back(limits::tokens_per_day(l.scope, *l.tpd));
+  }
+  return specs;
+}
+
+// A deployment's rpm / tpm (litellm_params): counted for every instance sharing the counters.
+std::vector<limits::LimitSpec> deployment_specs(const DeploymentConfig& dc) {
+  std::vector<limits::LimitSpec> specs;
+  if (dc.rpm) specs.push_back(limits::requests_per_minute("deployment:" + dc.id, *dc.rpm));
+  if (dc.tpm) specs.push_back(limits::tokens_per_minute("deployment:" + dc.id, *dc.tpm));
+  return specs;
+}
+
+// One decision's statuses followed by another's, for the headers: the headers name the tightest
+// request and token limit over both. A refusal in `second` decides the outcome.
+limits::Decision merge_decisions(const limits::Decision& first, const limits::Decision* second) {
+  limits::Decision m;
+  m.outcome = first.outcome;
+  m.retry_after_ms = first.retry_after_ms;
+  m.too_large = first.too_large;
+  m.limits = first.limits;
+  if (second) {
+    m.limits.insert(m.limits.end(), second->limits.begin(), second->limits.end());
+    if (!second->admitted()) {
+      m.outcome = second->outcome;
+      m.retry_after_ms = std::max(m.retry_after_ms, second->retry_after_ms);
+      m.too_large = m.too_large || second->too_large;
+    }
+  }
+  return m;
+}
+
+void add_ratelimit_headers(http::Exchange& ex, const limits::Decision& d) {
+  for (auto& [name, value] : limits::ratelimit_headers(d)) ex.add_response_header(name, value);
+}
+
+// The OpenAI error for a refused rate-limit decision: 429 (or "too large": waiting cannot help),
+// 503 when the shared counters are unreachable and the mode is fail-closed.
+// Answers a request refused before any attempt (rate limit, admission) and records it.
+asio::awaitable<void> refuse(GatewayMetrics& metrics, http::Exchange& ex,
+                             std::string_view request_id, const openai::ProxyRequest& req,
+                             std::string_view group, openai::ApiError e) {
+  metrics.request_done(group, e.status, ex.elapsed_seconds());
+  int status = e.status;
+  std::string body = e.to_json();
+  co_await ex.respond(status, "application/json", std::move(body));
+  log_access(ex, {.request_id = request_id, .status = status, .model = req.model,
+                  .stream = req.stream});
+}
+
+openai::ApiError limit_error(const limits::Decision& d) {
+  if (d.outcome == limits::Outcome::Unavailable)
+    return openai::service_unavailable("Rate limits cannot be checked now; try again shortly.");
+  if (d.too_large)
+    return openai::rate_limited("Request too large: its estimated tokens exceed a tokens-per-"
+                                "minute or tokens-per-day limit.");
+  return openai::rate_limited(fmt::format("Rate limit exceeded; retry after {} s.",
+                                          d.retry_after_seconds()));
+}
+
 }  // namespace
 
-asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
+asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
                                     std::shared_ptr<const RouteTable> table,
                                     openai::Endpoint endpoint, http::Exchange& ex,
                                     std::string_view request_id, const Principal& principal) {
@@ -212,6 +304,106 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
     co_return;
   }
 
+  // Rate limits of the caller (key, user, team, tier): charged with an estimate before any
+  // work, settled with the real usage at the end (docs/limits.md).
+  const int64_t zero_tokens = 0;
+  const int64_t estimate =
+      req.prompt_tokens_estimate +
+      (endpoint == openai::Endpoint::Embeddings
+           ? 0
+           : req.max_tokens.value_or(policies.default_completion_tokens()));
+  std::vector<limits::LimitSpec> caller_specs = principal_specs(principal);
+  limits::Decision caller;
+  if (!caller_specs.empty()) {
+    caller = co_await policies.acquire(caller_specs, estimate);
+    if (!caller.admitted()) {
+      add_ratelimit_headers(ex, caller);
+      openai::ApiError err = limit_error(caller);
+      co_await refuse(metrics, ex, request_id, req, group->name, std::move(err));
+      co_return;
+    }
+  }
+  // max_parallel_requests of the key, user, team or tier: refused at once, as LiteLLM does.
+  std::vector<limits::Permit> caller_permits;
+  for (const ScopeLimits& l : principal.limits) {
+    if (!l.max_parallel_requests) continue;
+    limits::Admission* a = policies.admission(l.scope, *l.max_parallel_requests);
+    limits::AdmissionResult r = a->try_acquire();
+    if (!r.admitted()) {
+      co_await policies.settle(caller.ticket, zero_tokens);
+      ex.add_response_header("Retry-After", "1");
+      openai::ApiError err = openai::rate_limited(
+          fmt::format("Max parallel request limit reached for {}.", l.scope.substr(0, l.scope.find(':'))));
+      co_await refuse(metrics, ex, request_id, req, group->name, std::move(err));
+      co_return;
+    }
+    caller_permits.push_back(std::move(r.permit));
+  }
+
+  // The response cache: exact match on the canonical request (docs/gateway.md).
+  cache::CacheControl cache_control;
+  std::string cache_key;
+  if (policies.cache_enabled()) {
+    cache_control = cache::read_cache_control(req.body);
+    bool wanted = cache_control.use_cache || (!policies.cache_config().default_off &&
+                                              cache::is_deterministic(endpoint, req.body));
+    if (wanted) cache_key = cache::cache_key(endpoint, req.model, req.body);
+  }
+  if (req.body.IsObject()) req.body.RemoveMember("cache");  // ondol's control, not upstream's
+  if (!cache_key.empty() && !cache_control.no_cache) {
+    std::optional<cache::CachedResponse> hit = co_await policies.cache_get(cache_key);
+    if (hit && cache_control.s_maxage_s &&
+        limits::system_now_ms() - hit->created_ms > *cache_control.s_maxage_s * 1000)
+      hit.reset();
+    policies.count_cache(hit.has_value(), group->name);
+    if (hit) {
+      if (!caller_specs.empty()) add_ratelimit_headers(ex, caller);
+      ex.add_response_header("x-ondol-cache", "hit");
+      if (hit->content_type.starts_with("text/event-stream")) {
+        bool open = co_await ex.begin_stream(200, "text/event-stream");
+        if (open) {
+          bool written = co_await ex.write(hit->body);
+          if (written) co_await ex.end_stream();
+        }
+      } else {
+        std::string type = hit->content_type;
+        std::string cached_body = std::move(hit->body);
+        co_await ex.respond(200, type, std::move(cached_body));
+      }
+      int64_t tokens = hit->prompt_tokens + hit->completion_tokens;
+      co_await policies.settle(caller.ticket, tokens);
+      metrics.request_done(group->name, 200, ex.elapsed_seconds());
+      Usage served{.prompt_tokens = hit->prompt_tokens, .completion_tokens = hit->completion_tokens};
+      log_access(ex, {.request_id = request_id, .status = 200, .model = req.model,
+                      .deployment = "cache", .stream = req.stream, .usage = served});
+      if (principal.usage_sink) {  // the spend log: served, at no cost
+        principal.usage_sink->on_request_done(
+            principal, {.request_id = request_id, .model = req.model, .deployment = "cache",
+                        .prompt_tokens = hit->prompt_tokens,
+                        .completion_tokens = hit->completion_tokens, .cost = 0,
+                        .latency_seconds = ex.elapsed_seconds(), .status = 200});
+      }
+      co_return;
+    }
+  }
+
+  // Admission: the global concurrency limit and its bounded queue (503 when full).
+  limits::Permit global_permit;
+  if (limits::Admission* g = policies.global_admission()) {
+    limits::AdmissionResult r = co_await g->acquire();
+    if (!r.admitted()) {
+      co_await policies.settle(caller.ticket, zero_tokens);
+      ex.add_response_header("Retry-After", std::to_string(r.retry_after_seconds));
+      openai::ApiError err = openai::service_unavailable(
+          r.outcome == limits::AdmissionOutcome::QueueFull
+              ? "The gateway is at global_max_parallel_requests and its queue is full."
+              : "Timed out waiting for a slot under global_max_parallel_requests.");
+      co_await refuse(metrics, ex, request_id, req, group->name, std::move(err));
+      co_return;
+    }
+    global_permit = std::move(r.permit);
+  }
+
   http::Cancellation cancel;
   ex.on_client_gone([&cancel] { cancel.cancel(); });
   metrics.in_flight->inc();
@@ -225,6 +417,12 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
   std::string body;
   bool done = false;
   int final_status = 0;
+  if (!cache_key.empty() && !cache_control.no_store) sink.capture();
+  limits::Ticket dep_ticket;  // the current attempt's deployment tpm charge
+  std::optional<limits::Decision> deployment_refusal;
+  int64_t admission_retry_after = 0;
+  int attempts_made = 0;
+  bool headers_added = false;
 
   while (!done && !cancel.cancelled()) {
     Deployment* d = planner.next(Clock::now(), thread_rng());
@@ -234,6 +432,37 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
     last_tried = d;
     sink.reset_attempt();
     const DeploymentConfig& dc = d->config;
+    if (dep_ticket.source != limits::Ticket::Source::None) {
+      co_await policies.settle(dep_ticket, zero_tokens);  // the previous attempt failed
+      dep_ticket = {};
+    }
+    // The deployment's rpm / tpm: when it has no room, the next deployment is tried.
+    std::vector<limits::LimitSpec> dep_specs = deployment_specs(dc);
+    limits::Decision dep_decision;
+    if (!dep_specs.empty()) {
+      dep_decision = co_await policies.acquire(dep_specs, estimate);
+      if (!dep_decision.admitted()) {
+        deployment_refusal = dep_decision;
+        continue;
+      }
+      dep_ticket = std::move(dep_decision.ticket);
+    }
+    limits::Permit dep_permit;
+    if (dc.max_parallel_requests) {
+      limits::Admission* a = policies.admission("deployment:" + dc.id, *dc.max_parallel_requests);
+      limits::AdmissionResult r = co_await a->acquire();
+      if (!r.admitted()) {
+        admission_retry_after = r.retry_after_seconds;
+        continue;
+      }
+      dep_permit = std::move(r.permit);
+    }
+    if (!headers_added && (!caller_specs.empty() || !dep_specs.empty())) {
+      limits::Decision merged = merge_decisions(caller, &dep_decision);
+      add_ratelimit_headers(ex, merged);
+      headers_added = true;
+    }
+    ++attempts_made;
     if (body_cache_model != dc.upstream_model) {
       body = openai::upstream_body(req, dc.upstream_model, config.drop_params);
       body_cache_model = dc.upstream_model;
@@ -333,7 +562,19 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
             ? openai::service_unavailable(
                   fmt::format("No deployment of model '{}' is available.", req.model))
             : final_error(last, req.model, planner.attempts());
-    if (err.status == 429 || err.status == 503) ex.add_response_header("Retry-After", "1");
+    if (attempts_made == 0 && deployment_refusal) {
+      // Every deployment was at its rpm / tpm: the caller waits for the soonest to have room.
+      limits::Decision merged = merge_decisions(caller, &*deployment_refusal);
+      add_ratelimit_headers(ex, merged);
+      err = limit_error(merged);
+    } else if (attempts_made == 0 && admission_retry_after > 0) {
+      ex.add_response_header("Retry-After", std::to_string(admission_retry_after));
+      err = openai::service_unavailable(fmt::format(
+          "Every deployment of model '{}' is at max_parallel_requests and its queue is full.",
+          req.model));
+    } else if (err.status == 429 || err.status == 503) {
+      ex.add_response_header("Retry-After", "1");
+    }
     std::string error_json = err.to_json();
     co_await ex.respond(err.status, "application/json", std::move(error_json));
     final_status = err.status;
@@ -357,6 +598,25 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
       s->total_tokens->inc(static_cast<double>(std::max<int64_t>(0, sink.usage.prompt_tokens) +
                                                std::max<int64_t>(0, sink.usage.completion_tokens)));
   }
+  // Settle the token limits with what was used: the reported usage, else (a stream without
+  // usage) the estimate stands; nothing when the request failed.
+  int64_t actual_tokens = 0;
+  if (final_status >= 200 && final_status < 300) {
+    bool known = sink.usage.prompt_tokens >= 0 || sink.usage.completion_tokens >= 0;
+    actual_tokens = known ? std::max<int64_t>(0, sink.usage.prompt_tokens) +
+                                std::max<int64_t>(0, sink.usage.completion_tokens)
+                          : estimate;
+  }
+  co_await policies.settle(dep_ticket, actual_tokens);
+  co_await policies.settle(caller.ticket, actual_tokens);
+  if (!cache_key.empty() && !cache_control.no_store && final_status == 200 &&
+      !cancel.cancelled()) {
+    std::optional<cache::CachedResponse> answer = sink.captured();
+    if (answer) {
+      double ttl_s = cache_control.ttl_s.value_or(policies.cache_config().ttl_s);
+      co_await policies.cache_put(cache_key, std::move(*answer), ttl_s);
+    }
+  }
   Deployment* named = served_by ? served_by : last_tried;
   log_access(ex, {.request_id = request_id,
                   .status = final_status,
@@ -366,6 +626,18 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
                   .stream = req.stream,
                   .ttft_seconds = sink.first_piece_seconds(),
                   .usage = sink.usage});
+  if (principal.usage_sink) {  // the spend log (src/tenants)
+    int64_t in = std::max<int64_t>(0, sink.usage.prompt_tokens);
+    int64_t out = std::max<int64_t>(0, sink.usage.completion_tokens);
+    double cost = named ? in * named->config.input_cost_per_token +
+                              out * named->config.output_cost_per_token
+                        : 0;
+    principal.usage_sink->on_request_done(
+        principal, {.request_id = request_id, .model = req.model,
+                    .deployment = named ? std::string_view(named->config.id) : std::string_view(),
+                    .prompt_tokens = in, .completion_tokens = out, .cost = cost,
+                    .latency_seconds = total_s, .status = final_status});
+  }
 }
 
 }  // namespace ondol::gateway

@@ -9,7 +9,9 @@
 
 namespace ondol::gateway {
 
-boost::asio::awaitable<void> proxy_request(GatewayMetrics& metrics,
+class Policies;
+
+boost::asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
                                            std::shared_ptr<const RouteTable> table,
                                            openai::Endpoint endpoint, http::Exchange& ex,
                                            std::string_view request_id,

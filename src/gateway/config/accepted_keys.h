@@ -59,11 +59,6 @@ inline constexpr std::string_view kNotAppliedLitellmParams[] = {
 };
 
 inline constexpr std::string_view kAcceptedRouterSettings[] = {
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
-    "redis_db",
     "enable_pre_call_checks",
     "optional_pre_call_checks",
     "model_group_alias",
@@ -94,8 +89,6 @@ inline constexpr std::string_view kAcceptedRouterSettings[] = {
 inline constexpr std::string_view kAcceptedLitellmSettings[] = {
     "set_verbose",
     "json_logs",
-    "cache",
-    "cache_params",
     "success_callback",
     "failure_callback",
     "service_callback",
@@ -146,7 +139,6 @@ inline constexpr std::string_view kAcceptedGeneralSettings[] = {
     "proxy_batch_write_at",
     "proxy_budget_rescheduler_min_time",
     "proxy_budget_rescheduler_max_time",
-    "global_max_parallel_requests",
     "max_parallel_requests",
     "max_request_size_mb",
     "max_response_size_mb",

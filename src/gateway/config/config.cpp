@@ -142,6 +142,63 @@ Status parse_routing_strategy(YamlMapping& router, RoutingStrategy* out) {
                                                   value->path, *name));
 }
 
+// Redis connection fields with a prefix: router_settings "redis_host" ..., cache_params "host" ...
+Status parse_redis_settings(YamlMapping& m, std::string_view prefix, RedisSettings* out) {
+  auto key = [&](std::string_view name) { return std::string(prefix) + std::string(name); };
+  ONDOL_CONFIG_TRY(m.read_string(key("url"), &out->url));
+  ONDOL_CONFIG_TRY(m.read_string(key("host"), &out->host));
+  ONDOL_CONFIG_TRY(m.read_int(key("port"), 1, &out->port));
+  ONDOL_CONFIG_TRY(m.read_string(key("password"), &out->password));
+  ONDOL_CONFIG_TRY(m.read_int(key("db"), 0, &out->db));
+  if (out->port > 65535) {
+    return m.source().error_at(m.line(), fmt::format("{}port must be a TCP port, got {}", prefix,
+                                                     out->port));
+  }
+  if (!out->url.empty() && !out->url.starts_with("redis://")) {
+    return m.source().error_at(m.line(), fmt::format("{}url must start with redis:// (rediss:// "
+                                                     "is not supported)",
+                                                     prefix));
+  }
+  return Ok{};
+}
+
+// litellm_settings.cache_params: {type: local|redis, ttl, mode, max_size, namespace, host, port,
+// password, url, db}.
+Status parse_cache_params(YamlSource& source, const YamlValue& value, CacheConfig* cache) {
+  Result<YamlMapping> params = YamlMapping::from(source, value);
+  if (!params.ok()) return params.error();
+  if (std::optional<YamlValue> type = params->take("type")) {
+    Result<std::string> text = source.text(*type);
+    if (!text.ok()) return text.error();
+    if (*text != "local" && *text != "redis") {
+      return source.error_at(type->line, fmt::format("{} must be local or redis, got '{}'",
+                                                     type->path, *text));
+    }
+    cache->redis = *text == "redis";
+  }
+  ONDOL_CONFIG_TRY(params->read_number("ttl", Minimum{.strict = true}, &cache->ttl_s));
+  if (std::optional<YamlValue> mode = params->take("mode")) {
+    Result<std::string> text = source.text(*mode);
+    if (!text.ok()) return text.error();
+    if (*text != "default_on" && *text != "default_off") {
+      return source.error_at(mode->line, fmt::format("{} must be default_on or default_off, got "
+                                                     "'{}'",
+                                                     mode->path, *text));
+    }
+    cache->default_off = *text == "default_off";
+  }
+  std::optional<int> max_size;
+  ONDOL_CONFIG_TRY(params->read_int("max_size", 1, &max_size));
+  if (max_size) cache->max_entries = *max_size;
+  ONDOL_CONFIG_TRY(params->read_string("namespace", &cache->namespace_));
+  ONDOL_CONFIG_TRY(parse_redis_settings(*params, "", &cache->redis_settings));
+  static constexpr std::string_view kAcceptedCacheParams[] = {"supported_call_types",
+                                                               "default_in_memory_ttl",
+                                                               "default_in_redis_ttl"};
+  params->warn_unknown(kAcceptedCacheParams);
+  return Ok{};
+}
+
 Status parse_router_settings(YamlSource& source, const YamlValue& value, GatewayConfig* config,
                              Overrides* overrides) {
   Result<YamlMapping> router = YamlMapping::from(source, value);
@@ -159,6 +216,19 @@ Status parse_router_settings(YamlSource& source, const YamlValue& value, Gateway
     Result<std::vector<PendingFallback>> parsed = parse_fallbacks(source, *fallbacks);
     if (!parsed.ok()) return parsed.error();
     overrides->router_fallbacks = std::move(*parsed);
+  }
+  LimitsConfig& limits = config->limits;
+  ONDOL_CONFIG_TRY(parse_redis_settings(*router, "redis_", &limits.redis));
+  ONDOL_CONFIG_TRY(router->read_number("redis_timeout", Minimum{.strict = true},
+                                       &limits.redis_timeout_s));
+  if (std::optional<YamlValue> mode = router->take("rate_limit_fail_mode")) {
+    Result<std::string> text = source.text(*mode);
+    if (!text.ok()) return text.error();
+    if (*text != "open" && *text != "closed") {
+      return source.error_at(mode->line, fmt::format("{} must be open or closed, got '{}'",
+                                                     mode->path, *text));
+    }
+    limits.fail_closed = *text == "closed";
   }
   router->warn_unknown(config_detail::kAcceptedRouterSettings);
   return Ok{};
@@ -189,7 +259,60 @@ Status parse_litellm_settings(YamlSource& source, const YamlValue& value, Gatewa
     if (!parsed.ok()) return parsed.error();
     overrides->litellm_fallbacks = std::move(*parsed);
   }
+  ONDOL_CONFIG_TRY(settings->read_bool("cache", &config->cache.enabled));
+  if (std::optional<YamlValue> params = settings->take("cache_params")) {
+    ONDOL_CONFIG_TRY(parse_cache_params(source, *params, &config->cache));
+  }
   settings->warn_unknown(config_detail::kAcceptedLitellmSettings);
+  return Ok{};
+}
+
+// A limit that may exceed 2^31 (tokens per day): a whole number >= 0.
+Status read_limit(YamlMapping& m, std::string_view key, std::optional<int64_t>* out) {
+  std::optional<double> v;
+  if (Status s = m.read_number(key, Minimum{}, &v); !s) return s;
+  if (v) *out = static_cast<int64_t>(*v);
+  return Ok{};
+}
+
+// general_settings keys of tenancy (docs/tenants.md): the database, the key cache, the spend
+// log's spool and the tiers.
+Status parse_tenancy_settings(YamlSource& source, YamlMapping& settings, TenancyConfig* t) {
+  if (Status s = settings.read_string("database_url", &t->database_url); !s) return s;
+  if (!t->database_url.empty() && !t->database_url.starts_with("postgres://") &&
+      !t->database_url.starts_with("postgresql://") && !t->database_url.starts_with("sqlite://")) {
+    return source.error_at(settings.line(),
+                           "general_settings.database_url must start with postgresql://, "
+                           "postgres:// or sqlite://");
+  }
+  if (Status s = settings.read_string("database_path", &t->database_path); !s) return s;
+  if (Status s = settings.read_string("spend_log_spool_dir", &t->spend_spool_dir); !s) return s;
+  if (Status s = settings.read_number("user_api_key_cache_ttl", Minimum{}, &t->key_cache_ttl_s); !s)
+    return s;
+  if (Status s = settings.read_bool("disable_spend_logs", &t->disable_spend_logs); !s) return s;
+  std::optional<YamlValue> tiers = settings.take("tiers");
+  if (!tiers) return Ok{};
+  Result<YamlMapping> names = YamlMapping::from(source, *tiers);
+  if (!names.ok()) return names.error();
+  for (const std::string& name : names->keys()) {
+    std::optional<YamlValue> v = names->take(name);
+    TierConfig tier;
+    if (v) {
+      Result<YamlMapping> m = YamlMapping::from(source, *v);
+      if (!m.ok()) return m.error();
+      using Field = std::pair<const char*, std::optional<int64_t>*>;
+      for (auto [key, out] : std::initializer_list<Field>{
+               {"rpm", &tier.rpm}, {"tpm", &tier.tpm}, {"tpd", &tier.tpd},
+               {"max_parallel_requests", &tier.max_parallel_requests}}) {
+        if (Status s = read_limit(*m, key, out); !s) return s;
+      }
+      // LiteLLM's names for the same limits.
+      if (Status s = read_limit(*m, "rpm_limit", &tier.rpm); !s) return s;
+      if (Status s = read_limit(*m, "tpm_limit", &tier.tpm); !s) return s;
+      m->warn_unknown({});
+    }
+    t->tiers[name] = tier;
+  }
   return Ok{};
 }
 
@@ -220,6 +343,13 @@ Status parse_general_settings(YamlSource& source, const YamlValue& value, Gatewa
       config->public_routes.push_back(std::move(route));
     }
   }
+  ONDOL_CONFIG_TRY(parse_tenancy_settings(source, *settings, &config->tenancy));
+  LimitsConfig& limits = config->limits;
+  ONDOL_CONFIG_TRY(settings->read_int("global_max_parallel_requests", 0,
+                                      &limits.global_max_parallel_requests));
+  ONDOL_CONFIG_TRY(settings->read_int("max_queue_size", 0, &limits.max_queue));
+  ONDOL_CONFIG_TRY(settings->read_number("queue_timeout", Minimum{.strict = true},
+                                         &limits.queue_timeout_s));
   settings->warn_unknown(config_detail::kAcceptedGeneralSettings);
   return Ok{};
 }

@@ -13,12 +13,18 @@
 //         mock_output_tokens          (mock provider only)
 //       model_info: { id, input_cost_per_token, output_cost_per_token, ... }
 //   router_settings: routing_strategy, num_retries, allowed_fails, cooldown_time, fallbacks,
-//                    timeout, ... (redis_* accepted, unused here)
-//   litellm_settings: num_retries, request_timeout, callbacks, drop_params, ...
-//   general_settings: master_key, public_routes, ...
+//                    timeout, redis_host, redis_port, redis_password, redis_db, redis_url,
+//                    rate_limit_fail_mode (open|closed), redis_timeout, ...
+//   litellm_settings: num_retries, request_timeout, callbacks, drop_params, cache,
+//                     cache_params: {type, ttl, mode, max_size, namespace, host, port, ...}, ...
+//   general_settings: master_key, public_routes, database_url, database_path,
+//                     spend_log_spool_dir, user_api_key_cache_ttl, disable_spend_logs,
+//                     tiers: {NAME: {rpm, tpm, tpd, max_parallel_requests}},
+//                     global_max_parallel_requests, max_queue_size, queue_timeout, ...
 // Any string value "os.environ/NAME" is replaced by the environment variable NAME (missing: error).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -96,6 +102,57 @@ struct RouterSettings {
   std::vector<Fallback> fallbacks;
 };
 
+// general_settings.tiers.NAME: limits shared by every key, user or team of that tier.
+struct TierConfig {
+  std::optional<int64_t> rpm;  // requests per minute
+  std::optional<int64_t> tpm;  // tokens per minute
+  std::optional<int64_t> tpd;  // tokens per day
+  std::optional<int64_t> max_parallel_requests;
+};
+
+// Keys, users, teams and the spend log (docs/tenants.md). Used when a master key is set.
+struct TenancyConfig {
+  std::string database_url;       // general_settings.database_url: postgresql://...; empty: SQLite
+  std::string database_path;      // general_settings.database_path: the SQLite file
+  std::string spend_spool_dir;    // general_settings.spend_log_spool_dir
+  double key_cache_ttl_s = 5;     // general_settings.user_api_key_cache_ttl
+  bool disable_spend_logs = false;
+  std::map<std::string, TierConfig, std::less<>> tiers;
+};
+
+// Shared state for rate limits and the response cache (docs/limits.md, docs/gateway.md):
+// router_settings.redis_host / redis_port / redis_password / redis_db, or redis_url.
+struct RedisSettings {
+  std::string url;       // redis_url; wins over the fields below when set
+  std::string host;      // redis_host; empty (and no url): no Redis, counters in process
+  int port = 6379;       // redis_port
+  std::string password;  // redis_password: a secret, never logged
+  int db = 0;            // redis_db
+  bool configured() const { return !url.empty() || !host.empty(); }
+};
+
+// Rate limits and admission control (docs/limits.md).
+struct LimitsConfig {
+  RedisSettings redis;                   // router_settings.redis_*
+  bool fail_closed = false;              // router_settings.rate_limit_fail_mode: open | closed
+  double redis_timeout_s = 0.1;          // router_settings.redis_timeout: per Redis call
+  int global_max_parallel_requests = 0;  // general_settings.global_max_parallel_requests; 0: none
+  int max_queue = 100;                   // general_settings.max_queue_size: waiters per limiter
+  double queue_timeout_s = 30;           // general_settings.queue_timeout: longest wait for a slot
+  int64_t default_completion_tokens = 256;  // estimate when a request gives no max_tokens
+};
+
+// The exact-match response cache: litellm_settings.cache and cache_params.
+struct CacheConfig {
+  bool enabled = false;          // litellm_settings.cache
+  bool redis = false;            // cache_params.type: local (default) | redis
+  double ttl_s = 600;            // cache_params.ttl
+  bool default_off = false;      // cache_params.mode: default_on | default_off (opt-in per request)
+  int64_t max_entries = 10000;   // cache_params.max_size (local): least recently used go first
+  std::string namespace_;        // cache_params.namespace: prefix of Redis keys
+  RedisSettings redis_settings;  // cache_params.host / port / password / url; else router_settings
+};
+
 struct GatewayConfig {
   std::vector<DeploymentConfig> deployments;  // in file order
   RouterSettings router;
@@ -104,6 +161,9 @@ struct GatewayConfig {
   std::vector<std::string> callbacks;         // e.g. {"prometheus"}
   std::string master_key;                     // empty: no auth
   std::vector<std::string> public_routes;     // paths that skip auth even with a master key
+  TenancyConfig tenancy;
+  LimitsConfig limits;
+  CacheConfig cache;
   std::vector<std::string> warnings;          // "config.yaml:12: unknown key 'foo' ignored"
   std::string source;                         // file path (or "<string>")
 

@@ -143,8 +143,10 @@ export class Harness {
     this.processes = [];
   }
 
-  spawn(name, args, opts) {
-    const p = new OndolProcess(name, args, opts);
+  spawn(name, args, opts = {}) {
+    // State files (the tenant store's SQLite file and spool) stay in this test's directory.
+    const env = { ONDOL_STATE_DIR: this.dir, ...opts.env };
+    const p = new OndolProcess(name, args, { ...opts, env });
     this.processes.push(p);
     return p;
   }

@@ -765,5 +765,92 @@ TEST(GatewayConfig, LocalEngineSettingsIncludingMemorySizesAndPrefixCaching) {
       << bad.error().message;
 }
 
+TEST(GatewayConfig, LimitsAndCacheKeys) {
+  Result<GatewayConfig> r = parse(std::string(kOneMock) +
+                                  "router_settings:\n"
+                                  "  redis_host: 10.0.0.9\n"
+                                  "  redis_port: 6380\n"
+                                  "  redis_password: pw\n"
+                                  "  redis_timeout: 0.25\n"
+                                  "  rate_limit_fail_mode: closed\n"
+                                  "litellm_settings:\n"
+                                  "  cache: true\n"
+                                  "  cache_params: {type: redis, ttl: 30, mode: default_off, "
+                                  "namespace: 'ns:'}\n"
+                                  "general_settings:\n"
+                                  "  global_max_parallel_requests: 8\n"
+                                  "  max_queue_size: 4\n"
+                                  "  queue_timeout: 2.5\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->warnings.empty());
+  EXPECT_EQ(r->limits.redis.host, "10.0.0.9");
+  EXPECT_EQ(r->limits.redis.port, 6380);
+  EXPECT_EQ(r->limits.redis.password, "pw");
+  EXPECT_DOUBLE_EQ(r->limits.redis_timeout_s, 0.25);
+  EXPECT_TRUE(r->limits.fail_closed);
+  EXPECT_EQ(r->limits.global_max_parallel_requests, 8);
+  EXPECT_EQ(r->limits.max_queue, 4);
+  EXPECT_DOUBLE_EQ(r->limits.queue_timeout_s, 2.5);
+  EXPECT_TRUE(r->cache.enabled);
+  EXPECT_TRUE(r->cache.redis);
+  EXPECT_DOUBLE_EQ(r->cache.ttl_s, 30);
+  EXPECT_TRUE(r->cache.default_off);
+  EXPECT_EQ(r->cache.namespace_, "ns:");
+
+  Result<GatewayConfig> defaults = parse(kOneMock);
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->limits.redis.configured());
+  EXPECT_FALSE(defaults->limits.fail_closed);
+  EXPECT_FALSE(defaults->cache.enabled);
+  EXPECT_FALSE(defaults->cache.redis);
+}
+
+TEST(GatewayConfig, LimitsAndCacheKeysAreValidated) {
+  for (const char* bad : {"router_settings:\n  rate_limit_fail_mode: maybe\n",
+                          "router_settings:\n  redis_url: http://r\n",
+                          "router_settings:\n  redis_port: 70000\n",
+                          "litellm_settings:\n  cache_params: {type: s3}\n",
+                          "litellm_settings:\n  cache_params: {mode: sometimes}\n",
+                          "general_settings:\n  queue_timeout: 0\n"}) {
+    Result<GatewayConfig> r = parse(std::string(kOneMock) + bad);
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
+TEST(GatewayConfig, TenancySettingsAndTiers) {
+  Result<GatewayConfig> r = parse(std::string(kOneMock) +
+                                  "general_settings:\n"
+                                  "  master_key: sk-1\n"
+                                  "  database_url: postgresql://u@h/db\n"
+                                  "  user_api_key_cache_ttl: 0.5\n"
+                                  "  tiers:\n"
+                                  "    free: {rpm: 10, tpm: 1000, tpd: 5000000000}\n"
+                                  "    pro: {rpm_limit: 600, max_parallel_requests: 4}\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->warnings.empty());
+  EXPECT_EQ(r->tenancy.database_url, "postgresql://u@h/db");
+  EXPECT_DOUBLE_EQ(r->tenancy.key_cache_ttl_s, 0.5);
+  ASSERT_EQ(r->tenancy.tiers.size(), 2u);
+  EXPECT_EQ(r->tenancy.tiers.at("free").rpm, 10);
+  EXPECT_EQ(r->tenancy.tiers.at("free").tpd, 5000000000);  // beyond 32 bits
+  EXPECT_FALSE(r->tenancy.tiers.at("free").max_parallel_requests);
+  EXPECT_EQ(r->tenancy.tiers.at("pro").rpm, 600);
+  EXPECT_EQ(r->tenancy.tiers.at("pro").max_parallel_requests, 4);
+
+  Result<GatewayConfig> bad = parse(std::string(kOneMock) +
+                                    "general_settings:\n"
+                                    "  database_url: mysql://h/db\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("database_url must start with postgresql://"),
+            std::string::npos);
+  Result<GatewayConfig> bad_tier = parse(std::string(kOneMock) +
+                                         "general_settings:\n"
+                                         "  tiers:\n"
+                                         "    free: {rpm: lots}\n");
+  ASSERT_FALSE(bad_tier.ok());
+  EXPECT_NE(bad_tier.error().message.find("test.yaml:7"), std::string::npos)
+      << bad_tier.error().message;
+}
+
 }  // namespace
 }  // namespace ondol::gateway

@@ -1,0 +1,244 @@
+#include "gateway/policies.h"
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+
+#include "common/log.h"
+
+namespace ondol::gateway {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::atomic<uint64_t> g_next_generation{1};
+
+int64_t now_ms() { return limits::system_now_ms(); }
+
+}  // namespace
+
+// One I/O thread's Redis connections, bound to its executor.
+struct Policies::ThreadState {
+  std::unique_ptr<limits::RedisClient> limits_client;
+  std::unique_ptr<limits::RedisLimiter> limiter;
+  std::unique_ptr<limits::RedisClient> cache_client;
+};
+
+Result<limits::RedisConfig> to_redis_config(const RedisSettings& s, double timeout_s) {
+  limits::RedisConfig c;
+  if (!s.url.empty()) {
+    auto parsed = limits::parse_redis_url(s.url);
+    if (!parsed) return parsed.error();
+    c = *parsed;
+  } else {
+    c.host = s.host;
+    c.port = static_cast<uint16_t>(s.port);
+    c.password = s.password;
+    c.db = s.db;
+  }
+  c.command_timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  return c;
+}
+
+Policies::Policies(const GatewayConfig& config, metrics::Registry& registry)
+    : fail_closed_(config.limits.fail_closed),
+      default_completion_tokens_(config.limits.default_completion_tokens),
+      max_queue_(config.limits.max_queue),
+      queue_timeout_(static_cast<int64_t>(config.limits.queue_timeout_s * 1000)),
+      cache_(config.cache),
+      limits_config_(config.limits),
+      generation_(g_next_generation.fetch_add(1)) {
+  const LimitsConfig& l = config.limits;
+  if (l.redis.configured()) {
+    auto c = to_redis_config(l.redis, l.redis_timeout_s);
+    if (c) {
+      redis_ = std::make_unique<limits::RedisConfig>(*c);
+      stats_.declare_metrics(registry);
+    } else {
+      log::error("limits", "router_settings.redis_url is invalid; counting in process",
+                 {{"error", c.error().message}});
+    }
+  }
+  if (l.global_max_parallel_requests > 0) {
+    global_ = std::make_unique<limits::Admission>(limits::AdmissionOptions{
+        .max_parallel = l.global_max_parallel_requests,
+        .max_queue = max_queue_,
+        .queue_timeout = queue_timeout_});
+  }
+  if (cache_.enabled) {
+    if (cache_.redis) {
+      const RedisSettings& s =
+          cache_.redis_settings.configured() ? cache_.redis_settings : l.redis;
+      auto c = to_redis_config(s, l.redis_timeout_s);
+      if (s.configured() && c) {
+        cache_redis_ = std::make_unique<limits::RedisConfig>(*c);
+      } else {
+        log::error("cache", "cache_params.type is redis but no Redis is configured (cache_params "
+                            "host/port or router_settings.redis_*): caching in process");
+      }
+    }
+    if (!cache_redis_)
+      local_cache_ = std::make_unique<cache::LocalResponseCache>(
+          static_cast<size_t>(cache_.max_entries));
+    cache_hits_ = &registry.counter("litellm_cache_hits_metric_total",
+                                    "Requests answered from the response cache", {"model"});
+    cache_misses_ = &registry.counter("litellm_cache_misses_metric_total",
+                                      "Cacheable requests not found in the response cache",
+                                      {"model"});
+  }
+}
+
+// The Redis clients hold sockets of the I/O threads' io_contexts, which `ondol serve` destroys
+// before the gateway: they are parked until the process ends rather than closed on a dead
+// context (reachable from here, so a leak checker does not report them).
+Policies::~Policies() {
+  static auto* parked = new std::vector<std::unique_ptr<ThreadState>>();
+  static std::mutex parked_mu;
+  std::lock_guard lock(parked_mu);
+  for (auto& [id, state] : threads_) parked->push_back(std::move(state));
+}
+
+Policies::ThreadState& Policies::thread_state() {
+  struct Cached {
+    uint64_t generation = 0;
+    ThreadState* state = nullptr;
+  };
+  thread_local Cached cached;
+  if (cached.generation == generation_) return *cached.state;
+  std::lock_guard lock(threads_mu_);
+  auto& slot = threads_[std::this_thread::get_id()];
+  if (!slot) slot = std::make_unique<ThreadState>();
+  cached = {.generation = generation_, .state = slot.get()};
+  return *slot;
+}
+
+asio::awaitable<limits::Decision> Policies::acquire(const std::vector<limits::LimitSpec>& specs,
+                                                    int64_t estimated_tokens) {
+  if (!redis_) {
+    limits::Decision d = local_.try_acquire(specs, estimated_tokens);
+    co_return d;
+  }
+  ThreadState& t = thread_state();
+  if (!t.limits_client) {
+    auto executor = co_await asio::this_coro::executor;
+    t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
+  }
+  if (!t.limiter) {
+    t.limiter = std::make_unique<limits::RedisLimiter>(
+        *t.limits_client, &local_, stats_,
+        limits::RedisLimiterOptions{.fail_mode = fail_closed_ ? limits::FailMode::Closed
+                                                              : limits::FailMode::Open});
+  }
+  limits::Decision d = co_await t.limiter->acquire(specs, estimated_tokens);
+  co_return d;
+}
+
+asio::awaitable<bool> Policies::check_redis() {
+  if (!redis_) co_return true;
+  ThreadState& t = thread_state();
+  if (!t.limits_client) {
+    auto executor = co_await asio::this_coro::executor;
+    t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
+  }
+  std::vector<std::string> args{"PING"};
+  Result<limits::RespValue> reply = co_await t.limits_client->command(std::move(args));
+  bool ok = reply && !reply->is_error();
+  if (ok) stats_.record_success();
+  else stats_.record_error();
+  co_return ok;
+}
+
+asio::awaitable<void> Policies::settle(const limits::Ticket& ticket, int64_t actual_tokens) {
+  if (ticket.source == limits::Ticket::Source::None || ticket.tokens.empty()) co_return;
+  if (ticket.source == limits::Ticket::Source::Local || !redis_) {
+    local_.settle_now(ticket, actual_tokens);
+    co_return;
+  }
+  ThreadState& t = thread_state();
+  if (!t.limiter) co_return;
+  co_await t.limiter->settle(ticket, actual_tokens);
+}
+
+limits::Admission* Policies::admission(const std::string& scope, int max_parallel) {
+  if (max_parallel <= 0) return nullptr;
+  std::string key = scope + "|" + std::to_string(max_parallel);
+  std::lock_guard lock(admissions_mu_);
+  auto& slot = admissions_[key];
+  if (!slot) {
+    slot = std::make_shared<limits::Admission>(limits::AdmissionOptions{
+        .max_parallel = max_parallel, .max_queue = max_queue_, .queue_timeout = queue_timeout_});
+  }
+  return slot.get();
+}
+
+asio::awaitable<std::optional<cache::CachedResponse>> Policies::cache_get(const std::string& key) {
+  std::optional<cache::CachedResponse> out;
+  if (local_cache_) {
+    out = local_cache_->get(key, now_ms());
+    co_return out;
+  }
+  if (!cache_redis_) co_return out;
+  ThreadState& t = thread_state();
+  if (!t.cache_client) {
+    auto executor = co_await asio::this_coro::executor;
+    t.cache_client = std::make_unique<limits::RedisClient>(executor, *cache_redis_);
+  }
+  std::vector<std::string> args{"GET", cache_.namespace_ + "ondol:cache:" + key};
+  Result<limits::RespValue> reply = co_await t.cache_client->command(std::move(args));
+  if (reply && reply->type == limits::RespType::BulkString) out = cache::deserialize(reply->str);
+  co_return out;
+}
+
+asio::awaitable<void> Policies::cache_put(const std::string& key, cache::CachedResponse value,
+                                          double ttl_s) {
+  int64_t ttl_ms = std::max<int64_t>(1, static_cast<int64_t>(ttl_s * 1000));
+  if (local_cache_) {
+    local_cache_->put(key, std::move(value), now_ms() + ttl_ms);
+    co_return;
+  }
+  if (!cache_redis_) co_return;
+  ThreadState& t = thread_state();
+  if (!t.cache_client) {
+    auto executor = co_await asio::this_coro::executor;
+    t.cache_client = std::make_unique<limits::RedisClient>(executor, *cache_redis_);
+  }
+  std::vector<std::string> args{"SET", cache_.namespace_ + "ondol:cache:" + key,
+                                cache::serialize(value), "PX", std::to_string(ttl_ms)};
+  Result<limits::RespValue> reply = co_await t.cache_client->command(std::move(args));
+  (void)reply;  // a failed store is a later miss, nothing more
+}
+
+namespace {
+
+bool same(const RedisSettings& a, const RedisSettings& b) {
+  return a.url == b.url && a.host == b.host && a.port == b.port && a.password == b.password &&
+         a.db == b.db;
+}
+
+}  // namespace
+
+void Policies::warn_startup_only_changes(const GatewayConfig& config) const {
+  const LimitsConfig& a = limits_config_;
+  const LimitsConfig& b = config.limits;
+  const CacheConfig& c = config.cache;
+  bool changed = !same(a.redis, b.redis) || a.fail_closed != b.fail_closed ||
+                 a.redis_timeout_s != b.redis_timeout_s ||
+                 a.global_max_parallel_requests != b.global_max_parallel_requests ||
+                 a.max_queue != b.max_queue || a.queue_timeout_s != b.queue_timeout_s ||
+                 cache_.enabled != c.enabled || cache_.redis != c.redis ||
+                 cache_.ttl_s != c.ttl_s || cache_.default_off != c.default_off ||
+                 cache_.max_entries != c.max_entries || cache_.namespace_ != c.namespace_ ||
+                 !same(cache_.redis_settings, c.redis_settings);
+  if (changed) {
+    log::warn("config", "Redis, rate_limit_fail_mode, global admission and cache settings "
+                        "changed; they take effect at restart, the running values stay");
+  }
+}
+
+void Policies::count_cache(bool hit, const std::string& model) {
+  metrics::CounterFamily* f = hit ? cache_hits_ : cache_misses_;
+  if (f) f->with({model})->inc();
+}
+
+}  // namespace ondol::gateway

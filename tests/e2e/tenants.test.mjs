@@ -1,0 +1,222 @@
+// Virtual keys, users, teams and the spend log (docs/tenants.md): SQLite by default, PostgreSQL
+// (a real server started by tests/lib/postgres.sh) shared by two instances.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import OpenAI from 'openai';
+
+import { closedPort, e2eTest, sleep, waitFor } from './lib/harness.mjs';
+import { mockDeployment } from './lib/config.mjs';
+
+const run = promisify(execFile);
+const kPostgresScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
+  '../lib/postgres.sh');
+const kMaster = 'sk-master-e2e';
+const kMessages = [{ role: 'user', content: 'one two three' }];  // 3 prompt tokens (mock)
+
+function config({ settings = {}, outputTokens = 4 } = {}) {
+  const priced = mockDeployment('priced', { mock_output_tokens: outputTokens });
+  priced.model_info = { input_cost_per_token: 0.001, output_cost_per_token: 0.01 };
+  return {
+    model_list: [priced, mockDeployment('other')],
+    general_settings: {
+      master_key: kMaster,
+      tiers: { free: { rpm: 10, tpm: 1000, tpd: 10000 } },
+      ...settings,
+    },
+  };
+}
+
+async function admin(gw, method, pathname, body) {
+  const res = await gw.fetch(pathname, {
+    method,
+    headers: { authorization: `Bearer ${kMaster}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function generate(gw, fields = {}) {
+  const r = await admin(gw, 'POST', '/key/generate', fields);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.match(r.body.key, /^sk-[A-Za-z0-9_-]{43}$/);
+  return r.body.key;
+}
+
+function client(gw, key) {
+  return new OpenAI({ baseURL: gw.baseURL, apiKey: key, maxRetries: 0, timeout: 20_000 });
+}
+
+async function chat(gw, key, model = 'priced') {
+  return client(gw, key).chat.completions.create({ model, messages: kMessages });
+}
+
+async function status(promise) {
+  try {
+    await promise;
+    return 200;
+  } catch (err) {
+    if (err instanceof OpenAI.APIError) return err.status;
+    throw err;
+  }
+}
+
+e2eTest('a generated key calls the API; restrictions, block, update and expiry apply at once',
+  async (h) => {
+    // A long cache TTL: every change below must take effect through invalidation, not expiry.
+    const gw = await h.gateway(config({ settings: { user_api_key_cache_ttl: 600 } }));
+    const key = await generate(gw, { models: ['priced'], key_alias: 'e2e', tier: 'free',
+                                     metadata: { owner: 'tests' } });
+    const reply = await chat(gw, key);
+    assert.equal(reply.usage.prompt_tokens, 3);
+
+    assert.equal(await status(chat(gw, key, 'other')), 401, 'model restriction');
+    assert.equal(await status(chat(gw, 'sk-not-a-key')), 401, 'unknown key');
+    const denied = await gw.fetch('/key/generate', {
+      method: 'POST', headers: { authorization: `Bearer ${key}` }, body: '{}' });
+    assert.equal(denied.status, 403, 'a virtual key cannot manage keys');
+    assert.equal((await denied.json()).error.type, 'permission_error');
+
+    assert.equal((await admin(gw, 'POST', '/key/block', { key })).status, 200);
+    const blocked = await gw.fetch('/v1/chat/completions', {
+      method: 'POST', headers: { authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: 'priced', messages: kMessages }) });
+    assert.equal(blocked.status, 403);
+    assert.equal((await blocked.json()).error.code, 'key_blocked');
+    assert.equal((await admin(gw, 'POST', '/key/unblock', { key })).status, 200);
+    assert.equal(await status(chat(gw, key)), 200, 'unblocked');
+
+    const updated = await admin(gw, 'POST', '/key/update', { key, models: ['other'] });
+    assert.equal(updated.status, 200);
+    assert.deepEqual(updated.body.info.models, ['other']);
+    assert.equal(await status(chat(gw, key, 'other')), 200, 'update applies at once');
+    assert.equal(await status(chat(gw, key, 'priced')), 401);
+
+    const info = await admin(gw, 'GET', `/key/info?key=${encodeURIComponent(key)}`);
+    assert.equal(info.status, 200);
+    assert.equal(info.body.info.key_alias, 'e2e');
+    assert.equal(info.body.info.tier, 'free');
+    assert.deepEqual(info.body.info.metadata, { owner: 'tests' });
+    assert.equal(info.body.info.key_name, `sk-...${key.slice(-4)}`);
+
+    const list = await admin(gw, 'GET', '/key/list');
+    assert.ok(list.body.keys.includes(info.body.info.token), JSON.stringify(list.body));
+    assert.ok(!JSON.stringify(list.body).includes(key), 'keys are never listed in clear');
+
+    const short = await generate(gw, { duration: '1s' });
+    assert.equal(await status(chat(gw, short)), 200);
+    await sleep(1200);
+    const expired = await gw.fetch('/v1/chat/completions', {
+      method: 'POST', headers: { authorization: `Bearer ${short}` },
+      body: JSON.stringify({ model: 'priced', messages: kMessages }) });
+    assert.equal(expired.status, 401);
+    assert.equal((await expired.json()).error.code, 'key_expired');
+
+    const deleted = await admin(gw, 'POST', '/key/delete', { keys: [key] });
+    assert.equal(deleted.status, 200);
+    assert.equal(await status(chat(gw, key, 'other')), 401, 'deleted');
+  });
+
+e2eTest('spend from per-model prices appears in /key/info and /spend/logs', async (h) => {
+  const gw = await h.gateway(config());
+  const team = await admin(gw, 'POST', '/team/new', { team_id: 'team-a', models: ['priced'] });
+  assert.equal(team.status, 200, JSON.stringify(team.body));
+  const user = await admin(gw, 'POST', '/user/new', { user_id: 'ann', team_id: 'team-a',
+                                                      tier: 'free', tpm_limit: 500 });
+  assert.equal(user.status, 200, JSON.stringify(user.body));
+  const key = user.body.key;
+  assert.equal(await status(chat(gw, key, 'other')), 401, "the team's models apply");
+  for (let i = 0; i < 3; ++i) await chat(gw, key);
+  const expected = 3 * (3 * 0.001 + 4 * 0.01);
+  await waitFor(async () => {
+    const info = await admin(gw, 'GET', `/key/info?key=${key}`);
+    return Math.abs(info.body.info.spend - expected) < 1e-9;
+  }, { what: 'spend in /key/info' });
+  const logs = await admin(gw, 'GET', '/spend/logs?user_id=ann');
+  assert.equal(logs.status, 200);
+  assert.equal(logs.body.length, 3);
+  for (const r of logs.body) {
+    assert.equal(r.model, 'priced');
+    assert.equal(r.team_id, 'team-a');
+    assert.equal(r.prompt_tokens, 3);
+    assert.equal(r.completion_tokens, 4);
+    assert.equal(r.status, 200);
+    assert.ok(Math.abs(r.spend - 0.043) < 1e-9);
+    assert.match(r.request_id, /^[0-9a-f]{32}$/);
+  }
+  const userInfo = await admin(gw, 'GET', '/user/info?user_id=ann');
+  assert.ok(Math.abs(userInfo.body.user_info.spend - expected) < 1e-9);
+  const teamInfo = await admin(gw, 'GET', '/team/info?team_id=team-a');
+  assert.ok(Math.abs(teamInfo.body.team_info.spend - expected) < 1e-9);
+});
+
+async function startPostgres(h) {
+  const dir = path.join(h.dir, 'pg');
+  const port = await closedPort();
+  const { stdout } = await run(kPostgresScript, ['start', dir, String(port)]);
+  return {
+    url: stdout.trim(),
+    stop: () => run(kPostgresScript, ['stop', dir]),
+    start: () => run(kPostgresScript, ['start', dir, String(port)]),
+  };
+}
+
+e2eTest('PostgreSQL: two instances share keys at once; a restart mid-load loses no spend record',
+  { timeout: 120_000 }, async (h) => {
+    // Stopped here, not in an after hook: the harness removes its directory first.
+    const pg = await startPostgres(h);
+    try {
+      await postgresScenario(h, pg);
+    } finally {
+      await h.stopAll();
+      await pg.stop();
+    }
+  });
+
+async function postgresScenario(h, pg) {
+  {
+    const settings = { database_url: pg.url, user_api_key_cache_ttl: 0.2 };
+    const a = await h.gateway(config({ settings }));
+    const b = await h.gateway(config({ settings }));
+    const key = await generate(a, { models: ['priced'] });
+    assert.equal(await status(chat(b, key)), 200, 'a key generated on one instance works on another');
+
+    // Load on both instances while PostgreSQL restarts.
+    let sent = 1;
+    let failed = 0;
+    let stop = false;
+    const load = async (gw) => {
+      while (!stop) {
+        const s = await status(chat(gw, key));
+        sent += 1;
+        if (s !== 200) failed += 1;
+      }
+    };
+    const loops = [load(a), load(b), load(a), load(b)];
+    await sleep(300);
+    await pg.stop();
+    const health = await admin(a, 'GET', '/health');
+    assert.equal(health.status, 200);
+    await sleep(1000);
+    const during = await admin(b, 'GET', '/health');
+    assert.equal(during.body.db, 'disconnected');
+    await pg.start();
+    await sleep(500);
+    stop = true;
+    await Promise.all(loops);
+    assert.equal(failed, 0, 'requests with a key already seen keep working during the outage');
+
+    await waitFor(async () => {
+      const logs = await admin(a, 'GET', `/spend/logs?api_key=${key}&limit=100000`);
+      return logs.status === 200 && logs.body.length === sent;
+    }, { timeoutMs: 20_000, intervalMs: 200, what: `${sent} spend records` });
+    const info = await admin(b, 'GET', `/key/info?key=${key}`);
+    assert.ok(Math.abs(info.body.info.spend - sent * 0.043) < 1e-6, JSON.stringify(info.body));
+    const after = await admin(b, 'GET', '/health');
+    assert.equal(after.body.db, 'connected');
+  }
+}

@@ -1,0 +1,104 @@
+// The gateway's policy state: limits in process and in a real redis-server, admission limiters
+// per scope, the response cache shared by two gateways through Redis, and the Redis health check.
+#include "gateway/policies.h"
+
+#include <gtest/gtest.h>
+
+#include "../limits/co_run.h"
+#include "../limits/redis_server.h"
+
+namespace ondol::gateway {
+namespace {
+
+using limits::testing::co_run;
+using limits::testing::RedisServer;
+
+GatewayConfig config_with(std::optional<uint16_t> redis_port, bool cache, bool cache_in_redis) {
+  GatewayConfig c;
+  if (redis_port) {
+    c.limits.redis.host = "127.0.0.1";
+    c.limits.redis.port = *redis_port;
+  }
+  c.cache.enabled = cache;
+  c.cache.redis = cache_in_redis;
+  c.limits.max_queue = 3;
+  return c;
+}
+
+TEST(Policies, LocalLimitsAdmitExactlyTheLimit) {
+  metrics::Registry registry;
+  boost::asio::io_context io;
+  Policies p(config_with(std::nullopt, false, false), registry);
+  std::vector<limits::LimitSpec> specs{limits::requests_per_minute("deployment:d", 2)};
+  int admitted = 0;
+  for (int i = 0; i < 4; ++i) {
+    limits::Decision d = co_run(io, p.acquire(specs, 10));
+    admitted += d.admitted();
+  }
+  EXPECT_EQ(admitted, 2);
+  EXPECT_FALSE(p.redis_configured());
+  EXPECT_TRUE(co_run(io, p.check_redis()));
+}
+
+TEST(Policies, OneAdmissionPerScopeAndSize) {
+  metrics::Registry registry;
+  Policies p(config_with(std::nullopt, false, false), registry);
+  EXPECT_EQ(p.global_admission(), nullptr);
+  EXPECT_EQ(p.admission("deployment:a", 0), nullptr) << "0: no limit";
+  limits::Admission* a = p.admission("deployment:a", 2);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(p.admission("deployment:a", 2), a);
+  EXPECT_NE(p.admission("deployment:a", 3), a) << "a reload that changes the size";
+  EXPECT_NE(p.admission("deployment:b", 2), a);
+  EXPECT_EQ(a->options().max_queue, 3) << "general_settings.max_queue_size";
+}
+
+TEST(Policies, LocalCacheRoundTripsAndCountsMetrics) {
+  metrics::Registry registry;
+  boost::asio::io_context io;
+  Policies p(config_with(std::nullopt, true, false), registry);
+  ASSERT_TRUE(p.cache_enabled());
+  EXPECT_FALSE(co_run(io, p.cache_get("k")));
+  co_run(io, p.cache_put("k", {.content_type = "application/json", .body = "{}"}, 60));
+  auto hit = co_run(io, p.cache_get("k"));
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->body, "{}");
+  p.count_cache(true, "m");
+  p.count_cache(false, "m");
+  std::string text = registry.render();
+  EXPECT_NE(text.find("litellm_cache_hits_metric_total{model=\"m\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("litellm_cache_misses_metric_total{model=\"m\"} 1"), std::string::npos);
+}
+
+TEST(Policies, RedisSharesCountersAndCacheBetweenGateways) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.start());
+  metrics::Registry r1, r2;
+  boost::asio::io_context io;
+  Policies a(config_with(redis.port(), true, true), r1);
+  Policies b(config_with(redis.port(), true, true), r2);
+  ASSERT_TRUE(a.redis_configured());
+  std::vector<limits::LimitSpec> specs{limits::requests_per_minute("deployment:shared", 3)};
+  int admitted = 0;
+  for (int i = 0; i < 6; ++i) {
+    limits::Decision d = co_run(io, (i % 2 ? a : b).acquire(specs, 1));
+    admitted += d.admitted();
+    EXPECT_FALSE(d.degraded);
+  }
+  EXPECT_EQ(admitted, 3);
+
+  co_run(io, a.cache_put("key1", {.content_type = "text/event-stream", .body = "data: x\n\n"}, 60));
+  auto hit = co_run(io, b.cache_get("key1"));
+  ASSERT_TRUE(hit) << "b reads what a stored";
+  EXPECT_EQ(hit->content_type, "text/event-stream");
+  EXPECT_EQ(hit->body, "data: x\n\n");
+  EXPECT_TRUE(co_run(io, a.check_redis()));
+
+  redis.stop();
+  EXPECT_FALSE(co_run(io, a.check_redis()));
+  EXPECT_FALSE(a.redis_reachable());
+  EXPECT_FALSE(co_run(io, b.cache_get("key1"))) << "Redis down: a miss, not a hang";
+}
+
+}  // namespace
+}  // namespace ondol::gateway
