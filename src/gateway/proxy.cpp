@@ -304,6 +304,20 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
     co_return;
   }
 
+  // Budgets: a key, user or team whose spend in its budget period has reached max_budget is
+  // refused until the period resets, with LiteLLM's 400 budget_exceeded. The spend seen is the
+  // one cached with the key (docs/tenants.md), so a burst can overshoot by what it costs.
+  for (const ScopeLimits& l : principal.limits) {
+    if (!l.max_budget || l.spend < *l.max_budget) continue;
+    const std::string_view who = std::string_view(l.scope).substr(0, l.scope.find(':'));
+    openai::ApiError err{400,
+                         fmt::format("Budget has been exceeded! {} current cost: {}, max budget: {}",
+                                     who, l.spend, *l.max_budget),
+                         "budget_exceeded", {}, {}};
+    co_await refuse(metrics, ex, request_id, req, group->name, std::move(err));
+    co_return;
+  }
+
   // Rate limits of the caller (key, user, team, tier): charged with an estimate before any
   // work, settled with the real usage at the end (docs/limits.md).
   const int64_t zero_tokens = 0;

@@ -165,6 +165,31 @@ async function startPostgres(h) {
   };
 }
 
+e2eTest('a key over its max_budget is refused with 400 budget_exceeded; the master key is not',
+  async (h) => {
+    // One request costs 3 * 0.001 + 4 * 0.01 = 0.043: the first fits a 0.05 budget, and after it
+    // the key has spent 0.043 of 0.05; the second brings it to 0.086, so the third is refused.
+    const gw = await h.gateway(config({ settings: { user_api_key_cache_ttl: 0.1 } }));
+    const key = await generate(gw, { max_budget: 0.05, budget_duration: '30d' });
+    const spent = async (n) => waitFor(async () => {
+      const info = await admin(gw, 'GET', `/key/info?key=${key}`);
+      return Math.abs(info.body.info.spend - n * 0.043) < 1e-9;
+    }, { what: `spend of ${n} requests` });
+    assert.equal(await status(chat(gw, key)), 200);
+    await spent(1);
+    await sleep(150);  // past the key cache's TTL: the next lookup sees the spend
+    assert.equal(await status(chat(gw, key)), 200);
+    await spent(2);
+    await sleep(150);
+    const refused = await client(gw, key).chat.completions.create({ model: 'priced', messages: kMessages })
+      .then(() => null, (err) => err);
+    assert.ok(refused instanceof OpenAI.BadRequestError, String(refused));
+    assert.equal(refused.error.type, 'budget_exceeded');
+    assert.match(refused.message, /Budget has been exceeded! key current cost: 0\.086/);
+    await spent(2);  // the refused request spent nothing
+    assert.equal(await status(chat(gw, kMaster)), 200);
+  });
+
 e2eTest('PostgreSQL: two instances share keys at once; a restart mid-load loses no spend record',
   { timeout: 120_000 }, async (h) => {
     // Stopped here, not in an after hook: the harness removes its directory first.
