@@ -1,10 +1,12 @@
 -- wrk script: POST one OpenAI chat completion per request, non-streaming or streaming.
 --
---   wrk -t1 -c64 -d10s -s post.lua http://127.0.0.1:PORT/v1/chat/completions -- MODE [MAX_TOKENS]
+--   wrk -t1 -c64 -d10s -s post.lua URL -- MODE [MAX_TOKENS [TEMPERATURE [API_KEY]]]
 --
 -- MODE is `nonstream` (a JSON body with Content-Length) or `stream` (`"stream": true`: an SSE
 -- response in chunked encoding; wrk counts a request done when the last chunk has arrived, so its
 -- latency is the time to the whole stream, `data: [DONE]` included). MAX_TOKENS defaults to 16.
+-- TEMPERATURE (`-`: none) adds `"temperature"` to the body; API_KEY replaces the bearer token
+-- `bench` (policies.sh: a virtual key).
 -- Extra headers (the Portkey routing headers) come from wrk's own `-H` flags.
 --
 -- Responses are not inspected here (a `response` callback would slow wrk down several times);
@@ -24,11 +26,14 @@ function init(args)
   end
   local stream = ""
   if mode == "stream" then stream = ', "stream": true' end
+  local temperature = ""
+  if args[3] and args[3] ~= "-" then temperature = ', "temperature": ' .. tonumber(args[3]) end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer bench"
+  wrk.headers["Authorization"] = "Bearer " .. (args[4] or "bench")
   wrk.body = '{"model": "bench", "messages": [{"role": "user", "content": '
-    .. '"Say hello to the benchmark, please."}], "max_tokens": ' .. max_tokens .. stream .. '}'
+    .. '"Say hello to the benchmark, please."}], "max_tokens": ' .. max_tokens .. stream
+    .. temperature .. '}'
 end
 
 function done(summary, latency, requests)

@@ -20,6 +20,7 @@ int64_t now_ms() { return limits::system_now_ms(); }
 
 // One I/O thread's Redis connections, bound to its executor.
 struct Policies::ThreadState {
+  asio::any_io_executor executor;  // the I/O thread's, which the clients are bound to
   std::unique_ptr<limits::RedisClient> limits_client;
   std::unique_ptr<limits::RedisLimiter> limiter;
   std::unique_ptr<limits::RedisClient> cache_client;
@@ -122,6 +123,7 @@ asio::awaitable<limits::Decision> Policies::acquire(const std::vector<limits::Li
   ThreadState& t = thread_state();
   if (!t.limits_client) {
     auto executor = co_await asio::this_coro::executor;
+    t.executor = executor;
     t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
   }
   if (!t.limiter) {
@@ -139,6 +141,7 @@ asio::awaitable<bool> Policies::check_redis() {
   ThreadState& t = thread_state();
   if (!t.limits_client) {
     auto executor = co_await asio::this_coro::executor;
+    t.executor = executor;
     t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
   }
   std::vector<std::string> args{"PING"};
@@ -149,15 +152,29 @@ asio::awaitable<bool> Policies::check_redis() {
   co_return ok;
 }
 
-asio::awaitable<void> Policies::settle(const limits::Ticket& ticket, int64_t actual_tokens) {
-  if (ticket.source == limits::Ticket::Source::None || ticket.tokens.empty()) co_return;
+namespace {
+
+// The ticket is the frame's own copy: the request that charged it may be gone by now.
+asio::awaitable<void> settle_in_background(limits::RedisLimiter* limiter, limits::Ticket ticket,
+                                           int64_t actual_tokens) {
+  co_await limiter->settle(ticket, actual_tokens);
+}
+
+}  // namespace
+
+void Policies::settle(const limits::Ticket& ticket, int64_t actual_tokens) {
+  if (ticket.source == limits::Ticket::Source::None || ticket.tokens.empty()) return;
   if (ticket.source == limits::Ticket::Source::Local || !redis_) {
     local_.settle_now(ticket, actual_tokens);
-    co_return;
+    return;
   }
+  if (std::max<int64_t>(0, actual_tokens) == ticket.estimated_tokens) return;  // nothing to add
   ThreadState& t = thread_state();
-  if (!t.limiter) co_return;
-  co_await t.limiter->settle(ticket, actual_tokens);
+  if (!t.limiter) return;
+  // Off the request's path: one Redis round trip per request (the acquire), the settlement
+  // follows on the same connection, so it reaches Redis before any later acquire of this thread.
+  asio::co_spawn(t.executor, settle_in_background(t.limiter.get(), ticket, actual_tokens),
+                 asio::detached);
 }
 
 limits::Admission* Policies::admission(const std::string& scope, int max_parallel) {

@@ -35,10 +35,12 @@ class Policies {
   Policies& operator=(const Policies&) = delete;
 
   // Rate limits: check-and-consume over `specs`, then settle with the real token count.
-  // Must run on an I/O thread (the Redis client is that thread's).
+  // Must run on an I/O thread (the Redis client is that thread's). settle() does not wait:
+  // in process it is done on return; in Redis it is sent by a coroutine spawned on the calling
+  // I/O thread (its connection's), bounded by redis_timeout, exactly once.
   boost::asio::awaitable<limits::Decision> acquire(const std::vector<limits::LimitSpec>& specs,
                                                    int64_t estimated_tokens);
-  boost::asio::awaitable<void> settle(const limits::Ticket& ticket, int64_t actual_tokens);
+  void settle(const limits::Ticket& ticket, int64_t actual_tokens);
 
   // The global admission (null when global_max_parallel_requests is unset).
   limits::Admission* global_admission() { return global_.get(); }

@@ -344,7 +344,7 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
     limits::Admission* a = policies.admission(l.scope, *l.max_parallel_requests);
     limits::AdmissionResult r = a->try_acquire();
     if (!r.admitted()) {
-      co_await policies.settle(caller.ticket, zero_tokens);
+      policies.settle(caller.ticket, zero_tokens);
       ex.add_response_header("Retry-After", "1");
       openai::ApiError err = openai::rate_limited(
           fmt::format("Max parallel request limit reached for {}.", l.scope.substr(0, l.scope.find(':'))));
@@ -385,7 +385,7 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
         co_await ex.respond(200, type, std::move(cached_body));
       }
       int64_t tokens = hit->prompt_tokens + hit->completion_tokens;
-      co_await policies.settle(caller.ticket, tokens);
+      policies.settle(caller.ticket, tokens);
       metrics.request_done(group->name, 200, ex.elapsed_seconds());
       Usage served{.prompt_tokens = hit->prompt_tokens, .completion_tokens = hit->completion_tokens};
       log_access(ex, {.request_id = request_id, .status = 200, .model = req.model,
@@ -406,7 +406,7 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
   if (limits::Admission* g = policies.global_admission()) {
     limits::AdmissionResult r = co_await g->acquire();
     if (!r.admitted()) {
-      co_await policies.settle(caller.ticket, zero_tokens);
+      policies.settle(caller.ticket, zero_tokens);
       ex.add_response_header("Retry-After", std::to_string(r.retry_after_seconds));
       openai::ApiError err = openai::service_unavailable(
           r.outcome == limits::AdmissionOutcome::QueueFull
@@ -447,7 +447,7 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
     sink.reset_attempt();
     const DeploymentConfig& dc = d->config;
     if (dep_ticket.source != limits::Ticket::Source::None) {
-      co_await policies.settle(dep_ticket, zero_tokens);  // the previous attempt failed
+      policies.settle(dep_ticket, zero_tokens);  // the previous attempt failed
       dep_ticket = {};
     }
     // The deployment's rpm / tpm: when it has no room, the next deployment is tried.
@@ -621,8 +621,8 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
                                 std::max<int64_t>(0, sink.usage.completion_tokens)
                           : estimate;
   }
-  co_await policies.settle(dep_ticket, actual_tokens);
-  co_await policies.settle(caller.ticket, actual_tokens);
+  policies.settle(dep_ticket, actual_tokens);
+  policies.settle(caller.ticket, actual_tokens);
   if (!cache_key.empty() && !cache_control.no_store && final_status == 200 &&
       !cancel.cancelled()) {
     std::optional<cache::CachedResponse> answer = sink.captured();

@@ -44,6 +44,41 @@ Result<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
+// One reply a caller waits for: completed by the connection's reader (FIFO), or failed when the
+// connection goes away. `timer` runs until the caller's deadline; completing cancels it.
+struct Pending {
+  explicit Pending(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool done = false;
+  bool ok = false;
+  bool retryable = false;  // failed before any byte of its reply, on a reused connection
+  bool reused = false;     // the connection existed when the call began
+  RespValue value;
+  std::string error;
+};
+
+// An open, set-up connection. Replies come back in the order the commands were written, so
+// callers write without waiting for earlier replies and the reader hands each reply to the
+// oldest outstanding caller. Read and write completions hold the connection alive; once
+// `closed`, they touch nothing else (the client may be gone).
+struct Connection : std::enable_shared_from_this<Connection> {
+  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  std::string rbuf;
+  std::array<char, kReadChunkBytes> chunk{};
+  std::string wbuf;     // commands not yet handed to the socket
+  std::string writing;  // the batch being written
+  bool write_in_flight = false;
+  bool read_in_flight = false;  // reading only while replies are outstanding
+  std::deque<std::shared_ptr<Pending>> pending;
+  bool closed = false;
+};
+
+void complete(Pending& p) {
+  p.done = true;
+  p.timer.cancel();
+}
+
 }  // namespace
 
 Result<RedisConfig> parse_redis_url(std::string_view url) {
@@ -113,64 +148,125 @@ struct RedisClient::Impl {
   Impl(asio::any_io_executor ex, RedisConfig c)
       : executor(std::move(ex)), config(std::move(c)), backoff(config.backoff_initial) {}
 
+  // Completions still queued on the executor find the connection closed and touch nothing.
+  ~Impl() {
+    if (conn) {
+      conn->closed = true;
+      boost::system::error_code ec;
+      conn->socket.close(ec);
+    }
+  }
+
   struct RoundTrip {
     bool ok = false;
     RespValue value;
     std::string error;
-    bool nothing_received = false;  // failed before any reply byte
+    bool retryable = false;  // see Pending::retryable
   };
-
-  // Waits (FIFO, until `deadline`) for this client's connection to be free.
-  asio::awaitable<bool> take_turn(Clock::time_point deadline) {
-    while (busy) {
-      if (Clock::now() >= deadline) {
-        co_return false;
-      }
-      auto timer = std::make_shared<asio::steady_timer>(executor);
-      timer->expires_at(deadline);
-      waiters.push_back(timer);
-      boost::system::error_code ec;
-      co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      std::erase(waiters, timer);
-    }
-    busy = true;
-    co_return true;
-  }
-
-  void release_turn() {
-    busy = false;
-    if (!waiters.empty()) {
-      waiters.front()->cancel();
-      waiters.pop_front();
-    }
-  }
-
-  void drop_connection() {
-    if (stream) {
-      boost::system::error_code ec;
-      stream->socket().close(ec);
-    }
-    stream.reset();
-    rbuf.clear();
-  }
 
   void start_backoff() {
     next_connect = Clock::now() + backoff;
     backoff = std::min(backoff * 2, config.backoff_max);
   }
 
-  asio::awaitable<RoundTrip> round_trip(const std::string& wire, Clock::time_point deadline) {
+  // Closes the connection and fails every call outstanding on it. A call that received nothing
+  // on a connection it reused may be retried once on a new connection (Redis restarted,
+  // `retryable_reason`); when any other call fails, the next connect waits the backoff.
+  void fail_connection(const std::shared_ptr<Connection>& c, const std::string& reason,
+                       bool retryable_reason) {
+    c->closed = true;
+    boost::system::error_code ec;
+    c->socket.close(ec);
+    bool any_final = false;
+    bool head = true;
+    for (const std::shared_ptr<Pending>& p : c->pending) {
+      p->ok = false;
+      p->error = reason;
+      p->retryable = retryable_reason && p->reused && !(head && !c->rbuf.empty());
+      head = false;
+      any_final = any_final || !p->retryable;
+      complete(*p);
+    }
+    c->pending.clear();
+    if (conn == c) conn.reset();
+    if (any_final) start_backoff();
+  }
+
+  // The connection's reader: hands each complete reply to the oldest outstanding call. It reads
+  // only while calls are outstanding, so an idle client leaves its io_context without work.
+  void start_read(const std::shared_ptr<Connection>& c) {
+    if (c->closed || c->read_in_flight || c->pending.empty()) return;
+    c->read_in_flight = true;
+    c->socket.async_read_some(
+        asio::buffer(c->chunk), [this, c](boost::system::error_code ec, size_t n) {
+          if (c->closed) return;
+          c->read_in_flight = false;
+          if (ec) {
+            fail_connection(c, ec == asio::error::eof ? "connection closed by redis" : ec.message(),
+                            true);
+            return;
+          }
+          c->rbuf.append(c->chunk.data(), n);
+          size_t at = 0;
+          for (;;) {
+            size_t consumed = 0;
+            RespValue value;
+            std::string_view rest = std::string_view(c->rbuf).substr(at);
+            ParseStatus st = parse_reply(rest, consumed, value);
+            if (st == ParseStatus::Incomplete) break;
+            if (st == ParseStatus::Invalid || c->pending.empty()) {
+              fail_connection(c, "malformed reply", false);
+              return;
+            }
+            at += consumed;
+            std::shared_ptr<Pending> p = std::move(c->pending.front());
+            c->pending.pop_front();
+            p->ok = true;
+            p->value = std::move(value);
+            complete(*p);
+          }
+          c->rbuf.erase(0, at);
+          if (c->rbuf.size() > kMaxBufferedBytes) {
+            fail_connection(c, "malformed reply", false);
+            return;
+          }
+          start_read(c);
+        });
+  }
+
+  // Writes what callers queued, in one write per batch: commands queued while a write is in
+  // flight go out together in the next.
+  void start_write(const std::shared_ptr<Connection>& c) {
+    if (c->closed || c->write_in_flight || c->wbuf.empty()) return;
+    c->write_in_flight = true;
+    c->writing.clear();
+    std::swap(c->writing, c->wbuf);
+    asio::async_write(c->socket, asio::buffer(c->writing),
+                      [this, c](boost::system::error_code ec, size_t) {
+                        if (c->closed) return;
+                        c->write_in_flight = false;
+                        if (ec) {
+                          fail_connection(c, ec.message(), true);
+                          return;
+                        }
+                        start_write(c);
+                      });
+  }
+
+  // One command and its reply on a connection being set up (AUTH, SELECT), before any caller
+  // can use it.
+  asio::awaitable<RoundTrip> setup_round_trip(beast::tcp_stream& stream, std::string& rbuf,
+                                              const std::string& wire, Clock::time_point deadline) {
     RoundTrip out;
     boost::system::error_code ec;
-    stream->expires_at(deadline);
-    co_await asio::async_write(*stream, asio::buffer(wire),
+    stream.expires_at(deadline);
+    co_await asio::async_write(stream, asio::buffer(wire),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      out.nothing_received = true;
       out.error = ec == beast::error::timeout ? "timed out" : ec.message();
       co_return out;
     }
-    bool received = false;
+    std::vector<char> buf(4096);
     for (;;) {
       size_t consumed = 0;
       ParseStatus st = parse_reply(rbuf, consumed, out.value);
@@ -183,25 +279,19 @@ struct RedisClient::Impl {
         out.error = "malformed reply";
         co_return out;
       }
-      size_t n = co_await stream->async_read_some(asio::buffer(chunk),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+      size_t n = co_await stream.async_read_some(asio::buffer(buf),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        out.nothing_received = !received;
         out.error = ec == beast::error::timeout ? "timed out" : ec.message();
         co_return out;
       }
-      received = true;
-      rbuf.append(chunk.data(), n);
+      rbuf.append(buf.data(), n);
     }
   }
 
-  asio::awaitable<Status> connect(Clock::time_point deadline) {
-    if (stream) co_return Ok{};
-    if (Clock::now() < next_connect) {
-      co_return make_error("redis unavailable (reconnect backoff)");
-    }
-    stream = std::make_unique<beast::tcp_stream>(executor);
-    rbuf.clear();
+  // Connects, authenticates and selects the database; on success the connection is `conn`.
+  asio::awaitable<Status> open(Clock::time_point deadline) {
+    beast::tcp_stream stream(executor);
     boost::system::error_code ec;
     std::vector<tcp::endpoint> endpoints;
     asio::ip::address addr = asio::ip::make_address(config.host, ec);
@@ -221,21 +311,19 @@ struct RedisClient::Impl {
       for (const auto& r : results) endpoints.push_back(r.endpoint());
       if (ec || endpoints.empty()) {
         std::string reason = ec ? ec.message() : "no address";
-        drop_connection();
         start_backoff();
         co_return make_error(fmt::format("cannot resolve {}: {}", config.host, reason));
       }
     }
-    stream->expires_at(deadline);
-    co_await stream->async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    stream.expires_at(deadline);
+    co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       std::string reason = ec == beast::error::timeout ? "timed out" : ec.message();
-      drop_connection();
       start_backoff();
       co_return make_error(
           fmt::format("cannot connect to redis at {}:{}: {}", config.host, config.port, reason));
     }
-    stream->socket().set_option(tcp::no_delay(true), ec);
+    stream.socket().set_option(tcp::no_delay(true), ec);
     ++connects;
     std::vector<std::vector<std::string>> setup;
     if (!config.password.empty()) {
@@ -245,62 +333,106 @@ struct RedisClient::Impl {
         setup.push_back({"AUTH", config.username, config.password});
     }
     if (config.db != 0) setup.push_back({"SELECT", std::to_string(config.db)});
+    std::string rbuf;
     for (const auto& cmd : setup) {
       std::string wire = encode_command(cmd);
-      RoundTrip rt = co_await round_trip(wire, deadline);
+      RoundTrip rt = co_await setup_round_trip(stream, rbuf, wire, deadline);
       if (!rt.ok || !rt.value.is_ok()) {
         // Never echo the AUTH arguments; the server's message names no secret.
         std::string reason = rt.ok ? rt.value.str : rt.error;
-        drop_connection();
         start_backoff();
         co_return make_error(fmt::format("redis {} failed: {}", cmd[0], reason));
       }
     }
+    stream.expires_never();
+    conn = std::make_shared<Connection>(stream.release_socket());
     backoff = config.backoff_initial;
     co_return Ok{};
   }
 
-  // One command on the connection, reconnecting once if a reused connection turns out to have
-  // been closed by the server. The caller holds the turn.
+  // Makes sure there is a connection, opening one at a time: callers that arrive while one is
+  // being opened wait for it (until their deadline). Fails at once during the backoff.
+  asio::awaitable<Status> connect(Clock::time_point deadline) {
+    while (connecting) {
+      if (Clock::now() >= deadline) {
+        co_return make_error("redis command timed out waiting for the connection");
+      }
+      auto timer = std::make_shared<asio::steady_timer>(executor);
+      timer->expires_at(deadline);
+      connect_waiters.push_back(timer);
+      boost::system::error_code ec;
+      co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      std::erase(connect_waiters, timer);
+    }
+    if (conn) co_return Ok{};
+    if (Clock::now() < next_connect) {
+      co_return make_error("redis unavailable (reconnect backoff)");
+    }
+    connecting = true;
+    Status st = co_await open(deadline);
+    connecting = false;
+    for (const auto& w : connect_waiters) w->cancel();
+    co_return st;
+  }
+
+  // Queues one command on the connection and waits for its reply until `deadline`. A call that
+  // times out with its reply outstanding closes the connection and fails every call on it:
+  // replies still to come could no longer be matched to their callers.
+  asio::awaitable<RoundTrip> call(const std::string& wire, bool reused,
+                                  Clock::time_point deadline) {
+    RoundTrip out;
+    std::shared_ptr<Connection> c = conn;
+    if (!c) {
+      out.error = "connection closed";
+      co_return out;
+    }
+    auto p = std::make_shared<Pending>(executor);
+    p->reused = reused;
+    p->timer.expires_at(deadline);
+    c->pending.push_back(p);
+    c->wbuf += wire;
+    start_write(c);
+    start_read(c);
+    boost::system::error_code ec;
+    co_await p->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!p->done) {
+      if (!c->closed) fail_connection(c, "timed out", false);
+      p->done = true;
+      p->ok = false;
+      p->retryable = false;
+      p->error = "timed out";
+    }
+    out.ok = p->ok;
+    out.value = std::move(p->value);
+    out.error = std::move(p->error);
+    out.retryable = p->retryable;
+    co_return out;
+  }
+
+  // One command, reconnecting once if a reused connection turns out to have been closed by the
+  // server before it answered.
   asio::awaitable<Result<RespValue>> run(const std::string& wire, Clock::time_point deadline) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      const bool reused = stream != nullptr;
+      const bool reused = conn != nullptr;
       Status st = co_await connect(deadline);
       if (!st) {
         co_return st.error();
       }
-      RoundTrip rt = co_await round_trip(wire, deadline);
+      RoundTrip rt = co_await call(wire, reused, deadline);
       if (rt.ok) {
         co_return std::move(rt.value);
       }
-      drop_connection();
-      const bool stale = reused && rt.nothing_received && rt.error != "timed out";
-      if (stale && Clock::now() < deadline) continue;
-      start_backoff();
+      if (rt.retryable && attempt == 0 && Clock::now() < deadline) continue;
       co_return make_error("redis command failed: " + rt.error);
     }
     co_return make_error("redis command failed");
   }
 
-  // Holds the turn for one call and passes it on when the call ends, however it ends.
-  class TurnGuard {
-   public:
-    explicit TurnGuard(Impl* impl) : impl_(impl) {}
-    ~TurnGuard() { impl_->release_turn(); }
-    TurnGuard(const TurnGuard&) = delete;
-    TurnGuard& operator=(const TurnGuard&) = delete;
-
-   private:
-    Impl* impl_;
-  };
-
   asio::any_io_executor executor;
   RedisConfig config;
-  std::unique_ptr<beast::tcp_stream> stream;
-  std::string rbuf;
-  std::array<char, kReadChunkBytes> chunk{};
-  bool busy = false;
-  std::deque<std::shared_ptr<asio::steady_timer>> waiters;
+  std::shared_ptr<Connection> conn;  // null: none open
+  bool connecting = false;
+  std::deque<std::shared_ptr<asio::steady_timer>> connect_waiters;
   Clock::time_point next_connect{};
   std::chrono::milliseconds backoff;
   uint64_t connects = 0;
@@ -313,12 +445,6 @@ RedisClient::~RedisClient() = default;
 
 asio::awaitable<Result<RespValue>> RedisClient::command(std::vector<std::string> args) {
   const Clock::time_point deadline = Clock::now() + impl_->config.command_timeout;
-  const bool got_turn = co_await impl_->take_turn(deadline);
-  if (!got_turn) {
-    if (!impl_->busy && !impl_->waiters.empty()) impl_->release_turn();
-    co_return make_error("redis command timed out waiting for the connection");
-  }
-  Impl::TurnGuard turn(impl_.get());
   std::string wire = encode_command(args);
   Result<RespValue> reply = co_await impl_->run(wire, deadline);
   co_return reply;
@@ -328,12 +454,6 @@ asio::awaitable<Result<RespValue>> RedisClient::eval(const LuaScript& script,
                                                      std::vector<std::string> keys,
                                                      std::vector<std::string> args) {
   const Clock::time_point deadline = Clock::now() + impl_->config.command_timeout;
-  const bool got_turn = co_await impl_->take_turn(deadline);
-  if (!got_turn) {
-    if (!impl_->busy && !impl_->waiters.empty()) impl_->release_turn();
-    co_return make_error("redis command timed out waiting for the connection");
-  }
-  Impl::TurnGuard turn(impl_.get());
   std::vector<std::string> cmd;
   cmd.reserve(3 + keys.size() + args.size());
   cmd.push_back("EVALSHA");
@@ -354,7 +474,7 @@ asio::awaitable<Result<RespValue>> RedisClient::eval(const LuaScript& script,
 }
 
 bool RedisClient::connected() const {
-  return impl_->stream != nullptr;
+  return impl_->conn != nullptr;
 }
 const RedisConfig& RedisClient::config() const {
   return impl_->config;
@@ -364,7 +484,10 @@ uint64_t RedisClient::num_connects() const {
 }
 
 void RedisClient::close() {
-  impl_->drop_connection();
+  if (impl_->conn) {
+    std::shared_ptr<Connection> c = impl_->conn;
+    impl_->fail_connection(c, "connection closed", false);
+  }
   impl_->next_connect = {};
 }
 

@@ -1,11 +1,15 @@
 // A small Redis client: RESP2 over one TCP connection, Boost.Asio coroutines, bound to one
 // executor (one client per I/O thread, like the HTTP connection pools; not thread-safe).
-// Coroutines of that thread take turns on the connection.
+// Coroutines of that thread share the connection pipelined: each writes its command without
+// waiting for earlier replies (commands queued meanwhile go out in one write), and a reader
+// hands the replies, which Redis sends in order, to the callers in FIFO order.
 //
-// Every call is bounded by `command_timeout`, which covers waiting for the turn, reconnecting
-// and the reply: no caller hangs on a dead Redis. A failed or timed-out connection is closed;
-// reconnecting waits a doubling backoff, during which calls fail at once. A call that finds the
-// connection closed by the server before any reply byte (Redis restarted) reconnects once.
+// Every call is bounded by `command_timeout`, which covers waiting for a connection being
+// opened, reconnecting and the reply: no caller hangs on a dead Redis. A call that times out
+// with its reply outstanding closes the connection and fails every call outstanding on it (later
+// replies could not be matched any more); a failed connection likewise. Reconnecting waits a
+// doubling backoff, during which calls fail at once. A call that finds the connection closed by
+// the server before any reply byte (Redis restarted) reconnects once.
 #pragma once
 
 #include <utility>  // before Asio's awaitable.hpp, which uses std::exchange (GCC 12)

@@ -100,5 +100,33 @@ TEST(Policies, RedisSharesCountersAndCacheBetweenGateways) {
   EXPECT_FALSE(co_run(io, b.cache_get("key1"))) << "Redis down: a miss, not a hang";
 }
 
+TEST(Policies, RedisSettlementIsSentOffTheRequestPathExactlyOnce) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.start());
+  metrics::Registry registry;
+  boost::asio::io_context io;
+  Policies p(config_with(redis.port(), false, false), registry);
+  limits::LimitSpec spec = limits::tokens_per_minute("key:settle", 1000);
+  std::vector<limits::LimitSpec> specs{spec};
+  limits::Decision d = co_run(io, p.acquire(specs, 100));
+  ASSERT_TRUE(d.admitted());
+  ASSERT_EQ(d.ticket.source, limits::Ticket::Source::Redis);
+  limits::RedisConfig rc;
+  rc.port = redis.port();
+  limits::RedisClient client(io.get_executor(), rc);
+  auto cur = [&] {
+    std::vector<std::string> cmd{"HGET", "ondol:rl:" + limits::counter_key(spec), "cur"};
+    Result<limits::RespValue> v = co_run(io, client.command(std::move(cmd)));
+    return v.ok() ? v->str : std::string("error");
+  };
+  EXPECT_EQ(cur(), "100");
+  p.settle(d.ticket, 30);  // returns at once; the settlement runs on the io_context
+  limits::Ticket none;
+  p.settle(none, 5);  // an empty ticket settles nothing
+  io.restart();
+  io.run();  // the detached settlement
+  EXPECT_EQ(cur(), "30") << "the estimate of 100 corrected to the 30 used, once";
+}
+
 }  // namespace
 }  // namespace ondol::gateway

@@ -1,8 +1,12 @@
-// RedisClient against a real redis-server: commands and error replies, AUTH and SELECT, the
-// EVALSHA → EVAL fallback, bounded waits on a dead or frozen server, reconnecting.
+// RedisClient against a real redis-server: commands and error replies, pipelined callers on one
+// connection, AUTH and SELECT, the EVALSHA → EVAL fallback, bounded waits on a dead, frozen or
+// busy server, reconnecting.
 #include "limits/redis_client.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
 
 #include "co_run.h"
 #include "redis_server.h"
@@ -57,7 +61,130 @@ TEST(RedisClient, CommandsRepliesAndErrorReplies) {
   EXPECT_EQ(client.num_connects(), 1u);
 }
 
-TEST(RedisClient, ConcurrentCoroutinesTakeTurnsOnOneConnection) {
+TEST(RedisClient, PipelinedCallersEachGetTheirOwnReply) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  asio::io_context io;
+  RedisClient client(io.get_executor(), config_for(server));
+  constexpr int kCallers = 200;
+  std::vector<int64_t> counts(kCallers, -1);
+  std::vector<std::string> echoes(kCallers);
+  // All callers are started before any reply can arrive: their commands share the connection.
+  for (int i = 0; i < kCallers; ++i) {
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          std::vector<std::string> incr = {"INCR", "n"};
+          Result<RespValue> r = co_await client.command(std::move(incr));
+          if (r.ok() && r->type == RespType::Integer) counts[i] = r->integer;
+          std::vector<std::string> echo = {"ECHO", "caller " + std::to_string(i)};
+          Result<RespValue> e = co_await client.command(std::move(echo));
+          if (e.ok()) echoes[i] = e->str;
+        },
+        asio::detached);
+  }
+  io.run();
+  for (int i = 0; i < kCallers; ++i) EXPECT_EQ(echoes[i], "caller " + std::to_string(i));
+  // Every INCR was answered once, each caller with a different count: 1..200 in some order, and
+  // in the order the callers wrote them (FIFO), since they were queued in that order.
+  std::vector<int64_t> expected(kCallers);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(counts, expected);
+  EXPECT_EQ(client.num_connects(), 1u);
+}
+
+TEST(RedisClient, TimeoutMidPipelineFailsOutstandingCallersAndRecovers) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  asio::io_context io;
+  RedisConfig c = config_for(server);
+  c.command_timeout = 200ms;
+  RedisClient client(io.get_executor(), c);
+  ASSERT_TRUE(run(io, client, {"PING"}).ok());
+  // BLPOP holds the connection for 1 s: the commands queued behind it get no reply in time.
+  int failed = 0, answered = 0;
+  auto start = Clock::now();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::vector<std::string> cmd = {"BLPOP", "empty-list", "1"};
+        Result<RespValue> r = co_await client.command(std::move(cmd));
+        if (r.ok())
+          ++answered;
+        else
+          ++failed;
+      },
+      asio::detached);
+  for (int i = 0; i < 20; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          std::vector<std::string> cmd = {"INCR", "behind"};
+          Result<RespValue> r = co_await client.command(std::move(cmd));
+          if (r.ok())
+            ++answered;
+          else
+            ++failed;
+        },
+        asio::detached);
+  }
+  io.restart();
+  io.run();
+  auto took = Clock::now() - start;
+  EXPECT_EQ(failed, 21);
+  EXPECT_EQ(answered, 0);
+  EXPECT_GE(took, 190ms);
+  EXPECT_LT(took, 200ms + 400ms);
+  EXPECT_FALSE(client.connected());
+  // After the backoff the client reconnects, and each reply goes to its own caller again: none
+  // of the old connection's late replies (BLPOP's nil, the INCRs) is taken for a new one's.
+  bool recovered = false;
+  for (auto deadline = Clock::now() + 3s; Clock::now() < deadline && !recovered;) {
+    auto r = run(io, client, {"ECHO", "fresh"});
+    recovered = r.ok() && r->str == "fresh";
+    if (!recovered) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(recovered);
+  EXPECT_EQ(client.num_connects(), 2u);
+  auto set = run(io, client, {"SET", "behind", "100"});
+  ASSERT_TRUE(set.ok());
+  EXPECT_TRUE(set->is_ok());
+  auto incr = run(io, client, {"INCR", "behind"});
+  ASSERT_TRUE(incr.ok());
+  EXPECT_EQ(incr->integer, 101);
+}
+
+TEST(RedisClient, ConcurrentEvalsAfterAScriptFlushAllFallBackToEval) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  asio::io_context io;
+  RedisClient client(io.get_executor(), config_for(server));
+  LuaScript script("return redis.call('INCR', KEYS[1]) * 1000 + tonumber(ARGV[1])");
+  std::vector<int64_t> got(50, -1);
+  for (int i = 0; i < 50; ++i) {
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          std::vector<std::string> keys = {"k"};
+          std::vector<std::string> args = {std::to_string(i)};
+          Result<RespValue> r = co_await client.eval(script, std::move(keys), std::move(args));
+          if (r.ok() && r->type == RespType::Integer) got[i] = r->integer;
+        },
+        asio::detached);
+  }
+  io.run();
+  std::vector<int64_t> counts;
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(got[i] % 1000, i) << "caller " << i << " got another caller's reply";
+    counts.push_back(got[i] / 1000);
+  }
+  std::sort(counts.begin(), counts.end());
+  std::vector<int64_t> expected(50);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(counts, expected) << "every script ran exactly once";
+}
+
+TEST(RedisClient, ConcurrentCoroutinesShareOneConnection) {
   RedisServer server;
   ASSERT_TRUE(server.start());
   asio::io_context io;
