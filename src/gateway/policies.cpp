@@ -16,6 +16,11 @@ std::atomic<uint64_t> g_next_generation{1};
 
 int64_t now_ms() { return limits::system_now_ms(); }
 
+bool same_server(const limits::RedisConfig& a, const limits::RedisConfig& b) {
+  return a.host == b.host && a.port == b.port && a.username == b.username &&
+         a.password == b.password && a.db == b.db && a.command_timeout == b.command_timeout;
+}
+
 }  // namespace
 
 // One I/O thread's Redis connections, bound to its executor.
@@ -24,6 +29,14 @@ struct Policies::ThreadState {
   std::unique_ptr<limits::RedisClient> limits_client;
   std::unique_ptr<limits::RedisLimiter> limiter;
   std::unique_ptr<limits::RedisClient> cache_client;
+  // cache_store()'s entries not sent yet: the next flush sends them all in one script call.
+  struct Store {
+    std::string key;
+    std::string value;
+    int64_t ttl_ms = 0;
+  };
+  std::vector<Store> unsent_stores;
+  bool store_flush_scheduled = false;
 };
 
 Result<limits::RedisConfig> to_redis_config(const RedisSettings& s, double timeout_s) {
@@ -79,6 +92,7 @@ Policies::Policies(const GatewayConfig& config, metrics::Registry& registry)
                             "host/port or router_settings.redis_*): caching in process");
       }
     }
+    cache_shares_limits_client_ = cache_redis_ && redis_ && same_server(*cache_redis_, *redis_);
     if (!cache_redis_)
       local_cache_ = std::make_unique<cache::LocalResponseCache>(
           static_cast<size_t>(cache_.max_entries));
@@ -120,9 +134,15 @@ asio::awaitable<limits::Decision> Policies::acquire(const std::vector<limits::Li
     limits::Decision d = local_.try_acquire(specs, estimated_tokens);
     co_return d;
   }
-  ThreadState& t = thread_state();
+  auto executor = co_await asio::this_coro::executor;
+  limits::RedisLimiter& limiter = redis_limiter(thread_state(), executor);
+  limits::Decision d = co_await limiter.acquire(specs, estimated_tokens);
+  co_return d;
+}
+
+limits::RedisLimiter& Policies::redis_limiter(ThreadState& t,
+                                              const asio::any_io_executor& executor) {
   if (!t.limits_client) {
-    auto executor = co_await asio::this_coro::executor;
     t.executor = executor;
     t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
   }
@@ -132,8 +152,26 @@ asio::awaitable<limits::Decision> Policies::acquire(const std::vector<limits::Li
         limits::RedisLimiterOptions{.fail_mode = fail_closed_ ? limits::FailMode::Closed
                                                               : limits::FailMode::Open});
   }
-  limits::Decision d = co_await t.limiter->acquire(specs, estimated_tokens);
-  co_return d;
+  return *t.limiter;
+}
+
+asio::awaitable<limits::Decision> Policies::acquire_and_lookup(
+    const std::vector<limits::LimitSpec>& specs, int64_t estimated_tokens,
+    const std::string& cache_key, CacheLookup* lookup) {
+  if (!cache_shares_limits_client_ || cache_key.empty() || specs.empty()) {
+    limits::Decision d = co_await acquire(specs, estimated_tokens);
+    co_return d;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  limits::RedisLimiter& limiter = redis_limiter(thread_state(), executor);
+  std::string get_key = cache_redis_key(cache_key);
+  limits::RedisLimiter::AcquireAndGet r =
+      co_await limiter.acquire_and_get(specs, estimated_tokens, std::move(get_key));
+  if (r.got) {
+    lookup->done = true;
+    if (r.value) lookup->hit = cache::deserialize(*r.value);
+  }
+  co_return std::move(r.decision);
 }
 
 asio::awaitable<bool> Policies::check_redis() {
@@ -152,16 +190,6 @@ asio::awaitable<bool> Policies::check_redis() {
   co_return ok;
 }
 
-namespace {
-
-// The ticket is the frame's own copy: the request that charged it may be gone by now.
-asio::awaitable<void> settle_in_background(limits::RedisLimiter* limiter, limits::Ticket ticket,
-                                           int64_t actual_tokens) {
-  co_await limiter->settle(ticket, actual_tokens);
-}
-
-}  // namespace
-
 void Policies::settle(const limits::Ticket& ticket, int64_t actual_tokens) {
   if (ticket.source == limits::Ticket::Source::None || ticket.tokens.empty()) return;
   if (ticket.source == limits::Ticket::Source::Local || !redis_) {
@@ -171,10 +199,9 @@ void Policies::settle(const limits::Ticket& ticket, int64_t actual_tokens) {
   if (std::max<int64_t>(0, actual_tokens) == ticket.estimated_tokens) return;  // nothing to add
   ThreadState& t = thread_state();
   if (!t.limiter) return;
-  // Off the request's path: one Redis round trip per request (the acquire), the settlement
-  // follows on the same connection, so it reaches Redis before any later acquire of this thread.
-  asio::co_spawn(t.executor, settle_in_background(t.limiter.get(), ticket, actual_tokens),
-                 asio::detached);
+  // Off the request's path, coalesced with the other settlements of this thread's current turn
+  // into one script call sent right after it (docs/limits.md).
+  t.limiter->settle_soon(t.executor, ticket, actual_tokens);
 }
 
 limits::Admission* Policies::admission(const std::string& scope, int max_parallel) {
@@ -189,6 +216,23 @@ limits::Admission* Policies::admission(const std::string& scope, int max_paralle
   return slot.get();
 }
 
+std::string Policies::cache_redis_key(const std::string& key) const {
+  return cache_.namespace_ + "ondol:cache:" + key;
+}
+
+limits::RedisClient& Policies::cache_client(ThreadState& t, const asio::any_io_executor& executor) {
+  if (cache_shares_limits_client_) {
+    if (!t.limits_client) {
+      t.executor = executor;
+      t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
+    }
+    return *t.limits_client;
+  }
+  if (!t.cache_client)
+    t.cache_client = std::make_unique<limits::RedisClient>(executor, *cache_redis_);
+  return *t.cache_client;
+}
+
 asio::awaitable<std::optional<cache::CachedResponse>> Policies::cache_get(const std::string& key) {
   std::optional<cache::CachedResponse> out;
   if (local_cache_) {
@@ -196,13 +240,10 @@ asio::awaitable<std::optional<cache::CachedResponse>> Policies::cache_get(const 
     co_return out;
   }
   if (!cache_redis_) co_return out;
-  ThreadState& t = thread_state();
-  if (!t.cache_client) {
-    auto executor = co_await asio::this_coro::executor;
-    t.cache_client = std::make_unique<limits::RedisClient>(executor, *cache_redis_);
-  }
-  std::vector<std::string> args{"GET", cache_.namespace_ + "ondol:cache:" + key};
-  Result<limits::RespValue> reply = co_await t.cache_client->command(std::move(args));
+  auto executor = co_await asio::this_coro::executor;
+  limits::RedisClient& client = cache_client(thread_state(), executor);
+  std::vector<std::string> args{"GET", cache_redis_key(key)};
+  Result<limits::RespValue> reply = co_await client.command(std::move(args));
   if (reply && reply->type == limits::RespType::BulkString) out = cache::deserialize(reply->str);
   co_return out;
 }
@@ -215,15 +256,66 @@ asio::awaitable<void> Policies::cache_put(const std::string& key, cache::CachedR
     co_return;
   }
   if (!cache_redis_) co_return;
-  ThreadState& t = thread_state();
-  if (!t.cache_client) {
-    auto executor = co_await asio::this_coro::executor;
-    t.cache_client = std::make_unique<limits::RedisClient>(executor, *cache_redis_);
-  }
-  std::vector<std::string> args{"SET", cache_.namespace_ + "ondol:cache:" + key,
-                                cache::serialize(value), "PX", std::to_string(ttl_ms)};
-  Result<limits::RespValue> reply = co_await t.cache_client->command(std::move(args));
+  auto executor = co_await asio::this_coro::executor;
+  limits::RedisClient& client = cache_client(thread_state(), executor);
+  std::vector<std::string> args{"SET", cache_redis_key(key), cache::serialize(value), "PX",
+                                std::to_string(ttl_ms)};
+  Result<limits::RespValue> reply = co_await client.command(std::move(args));
   (void)reply;  // a failed store is a later miss, nothing more
+}
+
+namespace {
+
+// SET with PX of every KEYS[i] to ARGV[2i-1] for ARGV[2i] ms: the stores of one turn, one call.
+const limits::LuaScript& store_script() {
+  static const limits::LuaScript script(R"lua(
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+end
+return #KEYS
+)lua");
+  return script;
+}
+
+}  // namespace
+
+// The thread state and its client are parked for the process's life (see ~Policies): safe to
+// use after the Policies that queued the stores is gone.
+asio::awaitable<void> Policies::flush_stores(ThreadState* t, limits::RedisClient* client) {
+  // Runs once the handlers ready now have run: the stores they queue go in this call.
+  auto executor = co_await asio::this_coro::executor;
+  co_await asio::post(executor, asio::use_awaitable);
+  std::vector<ThreadState::Store> stores;
+  stores.swap(t->unsent_stores);
+  t->store_flush_scheduled = false;
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  keys.reserve(stores.size());
+  args.reserve(2 * stores.size());
+  for (auto& s : stores) {
+    keys.push_back(std::move(s.key));
+    args.push_back(std::move(s.value));
+    args.push_back(std::to_string(s.ttl_ms));
+  }
+  Result<limits::RespValue> reply =
+      co_await client->eval(store_script(), std::move(keys), std::move(args));
+  (void)reply;  // a failed store is a later miss, nothing more
+}
+
+void Policies::cache_store(const asio::any_io_executor& executor, std::string key,
+                           cache::CachedResponse value, double ttl_s) {
+  int64_t ttl_ms = std::max<int64_t>(1, static_cast<int64_t>(ttl_s * 1000));
+  if (local_cache_) {
+    local_cache_->put(key, std::move(value), now_ms() + ttl_ms);
+    return;
+  }
+  if (!cache_redis_) return;
+  ThreadState& t = thread_state();
+  limits::RedisClient& client = cache_client(t, executor);
+  t.unsent_stores.push_back({cache_redis_key(key), cache::serialize(value), ttl_ms});
+  if (t.store_flush_scheduled) return;
+  t.store_flush_scheduled = true;
+  asio::co_spawn(executor, flush_stores(&t, &client), asio::detached);
 }
 
 namespace {

@@ -36,11 +36,22 @@ class Policies {
 
   // Rate limits: check-and-consume over `specs`, then settle with the real token count.
   // Must run on an I/O thread (the Redis client is that thread's). settle() does not wait:
-  // in process it is done on return; in Redis it is sent by a coroutine spawned on the calling
-  // I/O thread (its connection's), bounded by redis_timeout, exactly once.
+  // in process it is done on return; in Redis it is queued on the calling I/O thread and sent,
+  // summed with the others queued in the same turn, in one script call right after it (bounded
+  // by redis_timeout, at most once).
   boost::asio::awaitable<limits::Decision> acquire(const std::vector<limits::LimitSpec>& specs,
                                                    int64_t estimated_tokens);
   void settle(const limits::Ticket& ticket, int64_t actual_tokens);
+
+  // acquire() that also looks `cache_key` up (empty: no lookup) in the same Redis call when the
+  // response cache lives in the limits' Redis; `lookup` tells whether it did, and what it found.
+  struct CacheLookup {
+    bool done = false;
+    std::optional<cache::CachedResponse> hit;
+  };
+  boost::asio::awaitable<limits::Decision> acquire_and_lookup(
+      const std::vector<limits::LimitSpec>& specs, int64_t estimated_tokens,
+      const std::string& cache_key, CacheLookup* lookup);
 
   // The global admission (null when global_max_parallel_requests is unset).
   limits::Admission* global_admission() { return global_.get(); }
@@ -55,6 +66,11 @@ class Policies {
   boost::asio::awaitable<std::optional<cache::CachedResponse>> cache_get(const std::string& key);
   boost::asio::awaitable<void> cache_put(const std::string& key, cache::CachedResponse value,
                                          double ttl_s);
+  // put() without waiting: in process it is done on return; in Redis it is queued on the calling
+  // I/O thread (`executor`) and sent, with the other stores queued in the same turn, in one
+  // script call right after it (safe after this object is gone).
+  void cache_store(const boost::asio::any_io_executor& executor, std::string key,
+                   cache::CachedResponse value, double ttl_s);
   void count_cache(bool hit, const std::string& model);
 
   // /health: whether Redis is configured for limits and answered the last call; check_redis()
@@ -71,9 +87,16 @@ class Policies {
  private:
   struct ThreadState;
   ThreadState& thread_state();
+  limits::RedisClient& cache_client(ThreadState& t, const boost::asio::any_io_executor& executor);
+  limits::RedisLimiter& redis_limiter(ThreadState& t, const boost::asio::any_io_executor& executor);
+  std::string cache_redis_key(const std::string& key) const;
+  static boost::asio::awaitable<void> flush_stores(ThreadState* t, limits::RedisClient* client);
 
   std::unique_ptr<limits::RedisConfig> redis_;        // null: counters in process
   std::unique_ptr<limits::RedisConfig> cache_redis_;  // null: the cache is in process
+  // The cache's Redis is the limits' one: one connection per thread carries both, so that a
+  // request's commands share writes and reads.
+  bool cache_shares_limits_client_ = false;
   bool fail_closed_ = false;
   int64_t default_completion_tokens_ = 256;
   limits::LocalLimiter local_;

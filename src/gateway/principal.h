@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "limits/limit_spec.h"
+
 namespace ondol::gateway {
 
 // One scope's limits (a key, its user, its team or its tier). Unset: no limit at that scope.
@@ -22,6 +24,17 @@ struct ScopeLimits {
   std::optional<double> max_budget;  // USD within budget_duration (or ever)
   double spend = 0;                  // USD spent in the current budget period
 };
+
+// The rate limits of `scopes` (rpm, tpm, tpd of each, in order), their counters named.
+inline std::vector<limits::LimitSpec> rate_limit_specs(const std::vector<ScopeLimits>& scopes) {
+  std::vector<limits::LimitSpec> specs;
+  for (const ScopeLimits& l : scopes) {
+    if (l.rpm) specs.push_back(limits::requests_per_minute(l.scope, *l.rpm));
+    if (l.tpm) specs.push_back(limits::tokens_per_minute(l.scope, *l.tpm));
+    if (l.tpd) specs.push_back(limits::tokens_per_day(l.scope, *l.tpd));
+  }
+  return specs;
+}
 
 struct Principal;
 
@@ -55,6 +68,8 @@ struct Principal {
   std::string tier;
   std::vector<std::string> models;  // allowed model names; empty: all
   std::vector<ScopeLimits> limits;  // key first, then user, team, tier
+  // rate_limit_specs(limits), built once with the principal rather than for every request.
+  std::vector<limits::LimitSpec> rate_limits;
   UsageSink* usage_sink = nullptr;  // where the proxy reports the finished request; null: nowhere
 
   bool is_admin() const { return kind != Kind::VirtualKey; }

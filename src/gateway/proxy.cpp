@@ -200,16 +200,6 @@ openai::ApiError final_error(const http::ClientResponse& last, std::string_view 
 }
 
 // The principal's limits as limiter specs: requests/min, tokens/min and tokens/day per scope.
-std::vector<limits::LimitSpec> principal_specs(const Principal& principal) {
-  std::vector<limits::LimitSpec> specs;
-  for (const ScopeLimits& l : principal.limits) {
-    if (l.rpm) specs.push_back(limits::requests_per_minute(l.scope, *l.rpm));
-    if (l.tpm) specs.push_back(limits::tokens_per_minute(l.scope, *l.tpm));
-    if (l.tpd) specs.push_back(limits::tokens_per_day(l.scope, *l.tpd));
-  }
-  return specs;
-}
-
 // A deployment's rpm / tpm (litellm_params): counted for every instance sharing the counters.
 std::vector<limits::LimitSpec> deployment_specs(const DeploymentConfig& dc) {
   std::vector<limits::LimitSpec> specs;
@@ -238,7 +228,9 @@ limits::Decision merge_decisions(const limits::Decision& first, const limits::De
 }
 
 void add_ratelimit_headers(http::Exchange& ex, const limits::Decision& d) {
-  for (auto& [name, value] : limits::ratelimit_headers(d)) ex.add_response_header(name, value);
+  limits::for_each_ratelimit_header(d, [&ex](std::string_view name, std::string value) {
+    ex.add_response_header(std::string(name), std::move(value));
+  });
 }
 
 // The OpenAI error for a refused rate-limit decision: 429 (or "too large": waiting cannot help),
@@ -318,6 +310,21 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
     co_return;
   }
 
+  // The response cache: exact match on the canonical request (docs/gateway.md). Its key is known
+  // before the rate limits so that, with both in one Redis, one call does the limits and lookup.
+  cache::CacheControl cache_control;
+  std::string cache_key;
+  if (policies.cache_enabled()) {
+    cache_control = cache::read_cache_control(req.body);
+    bool wanted = cache_control.use_cache || (!policies.cache_config().default_off &&
+                                              cache::is_deterministic(endpoint, req.body));
+    if (wanted) cache_key = cache::cache_key(endpoint, req.model, req.body);
+  }
+  if (req.body.IsObject()) req.body.RemoveMember("cache");  // ondol's control, not upstream's
+  const bool look_up = !cache_key.empty() && !cache_control.no_cache;
+  const std::string no_lookup;
+  Policies::CacheLookup lookup;
+
   // Rate limits of the caller (key, user, team, tier): charged with an estimate before any
   // work, settled with the real usage at the end (docs/limits.md).
   const int64_t zero_tokens = 0;
@@ -326,10 +333,11 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
       (endpoint == openai::Endpoint::Embeddings
            ? 0
            : req.max_tokens.value_or(policies.default_completion_tokens()));
-  std::vector<limits::LimitSpec> caller_specs = principal_specs(principal);
+  const std::vector<limits::LimitSpec>& caller_specs = principal.rate_limits;
   limits::Decision caller;
   if (!caller_specs.empty()) {
-    caller = co_await policies.acquire(caller_specs, estimate);
+    const std::string& lookup_key = look_up ? cache_key : no_lookup;
+    caller = co_await policies.acquire_and_lookup(caller_specs, estimate, lookup_key, &lookup);
     if (!caller.admitted()) {
       add_ratelimit_headers(ex, caller);
       openai::ApiError err = limit_error(caller);
@@ -354,18 +362,14 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
     caller_permits.push_back(std::move(r.permit));
   }
 
-  // The response cache: exact match on the canonical request (docs/gateway.md).
-  cache::CacheControl cache_control;
-  std::string cache_key;
-  if (policies.cache_enabled()) {
-    cache_control = cache::read_cache_control(req.body);
-    bool wanted = cache_control.use_cache || (!policies.cache_config().default_off &&
-                                              cache::is_deterministic(endpoint, req.body));
-    if (wanted) cache_key = cache::cache_key(endpoint, req.model, req.body);
-  }
-  if (req.body.IsObject()) req.body.RemoveMember("cache");  // ondol's control, not upstream's
-  if (!cache_key.empty() && !cache_control.no_cache) {
-    std::optional<cache::CachedResponse> hit = co_await policies.cache_get(cache_key);
+  if (look_up) {
+    std::optional<cache::CachedResponse> hit;
+    if (lookup.done) {
+      hit = std::move(lookup.hit);
+    } else {
+      std::optional<cache::CachedResponse> fetched = co_await policies.cache_get(cache_key);
+      hit = std::move(fetched);
+    }
     if (hit && cache_control.s_maxage_s &&
         limits::system_now_ms() - hit->created_ms > *cache_control.s_maxage_s * 1000)
       hit.reset();
@@ -628,7 +632,8 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
     std::optional<cache::CachedResponse> answer = sink.captured();
     if (answer) {
       double ttl_s = cache_control.ttl_s.value_or(policies.cache_config().ttl_s);
-      co_await policies.cache_put(cache_key, std::move(*answer), ttl_s);
+      auto executor = co_await asio::this_coro::executor;
+      policies.cache_store(executor, std::move(cache_key), std::move(*answer), ttl_s);
     }
   }
   Deployment* named = served_by ? served_by : last_tried;

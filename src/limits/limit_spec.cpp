@@ -1,7 +1,5 @@
 #include "limits/limit_spec.h"
 
-#include <limits>
-
 namespace ondol::limits {
 
 const char* to_string(LimitUnit unit) {
@@ -36,26 +34,9 @@ int64_t Decision::retry_after_seconds() const {
 
 std::vector<std::pair<std::string, std::string>> ratelimit_headers(const Decision& decision) {
   std::vector<std::pair<std::string, std::string>> out;
-  if (decision.outcome == Outcome::Unavailable) {  // the counts are unknown: say only when to retry
-    out.emplace_back("retry-after", std::to_string(decision.retry_after_seconds()));
-    return out;
-  }
-  const LimitStatus* tightest[2] = {nullptr, nullptr};  // requests, tokens
-  for (const LimitStatus& s : decision.limits) {
-    const LimitStatus*& t = tightest[s.unit == LimitUnit::Requests ? 0 : 1];
-    if (t == nullptr || s.remaining < t->remaining) t = &s;
-  }
-  if (tightest[0] != nullptr) {
-    out.emplace_back("x-ratelimit-limit-requests", std::to_string(tightest[0]->limit));
-    out.emplace_back("x-ratelimit-remaining-requests", std::to_string(tightest[0]->remaining));
-  }
-  if (tightest[1] != nullptr) {
-    out.emplace_back("x-ratelimit-limit-tokens", std::to_string(tightest[1]->limit));
-    out.emplace_back("x-ratelimit-remaining-tokens", std::to_string(tightest[1]->remaining));
-  }
-  if (!decision.admitted()) {
-    out.emplace_back("retry-after", std::to_string(decision.retry_after_seconds()));
-  }
+  for_each_ratelimit_header(decision, [&out](std::string_view name, std::string value) {
+    out.emplace_back(std::string(name), std::move(value));
+  });
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,25 +26,42 @@ struct LimitSpec {
   LimitUnit unit = LimitUnit::Requests;
   int64_t limit = 0;  // units per window; 0 admits nothing
   int64_t window_ms = kMinuteMs;
+  // counter_key(*this), named once by the factories below so that a spec kept for many requests
+  // (a key's limits, cached with the key) does not build it again for each; empty: built when
+  // needed.
+  std::string counter;
 };
-
-inline LimitSpec requests_per_minute(std::string scope, int64_t limit) {
-  return {.scope = std::move(scope),
-          .unit = LimitUnit::Requests,
-          .limit = limit,
-          .window_ms = kMinuteMs};
-}
-inline LimitSpec tokens_per_minute(std::string scope, int64_t limit) {
-  return {
-      .scope = std::move(scope), .unit = LimitUnit::Tokens, .limit = limit, .window_ms = kMinuteMs};
-}
-inline LimitSpec tokens_per_day(std::string scope, int64_t limit) {
-  return {
-      .scope = std::move(scope), .unit = LimitUnit::Tokens, .limit = limit, .window_ms = kDayMs};
-}
 
 // The name of the counter a spec counts in: "<scope>|<unit>|<window_ms>".
 std::string counter_key(const LimitSpec& spec);
+
+// The spec's counter name: `counter` when set, else counter_key() built into `scratch`.
+inline std::string_view counter_of(const LimitSpec& spec, std::string& scratch) {
+  if (!spec.counter.empty()) return spec.counter;
+  scratch = counter_key(spec);
+  return scratch;
+}
+
+inline LimitSpec named(LimitSpec spec) {
+  spec.counter = counter_key(spec);
+  return spec;
+}
+inline LimitSpec requests_per_minute(std::string scope, int64_t limit) {
+  return named({.scope = std::move(scope),
+                .unit = LimitUnit::Requests,
+                .limit = limit,
+                .window_ms = kMinuteMs});
+}
+inline LimitSpec tokens_per_minute(std::string scope, int64_t limit) {
+  return named({.scope = std::move(scope),
+                .unit = LimitUnit::Tokens,
+                .limit = limit,
+                .window_ms = kMinuteMs});
+}
+inline LimitSpec tokens_per_day(std::string scope, int64_t limit) {
+  return named(
+      {.scope = std::move(scope), .unit = LimitUnit::Tokens, .limit = limit, .window_ms = kDayMs});
+}
 
 // What one request charged to token counters, so that settle() corrects the same counters in
 // the same windows. Request counters are never settled.
@@ -94,5 +112,30 @@ struct Decision {
 // limit and the token limit with the least remaining. Names are lower case, values decimal.
 // An Unavailable decision gets Retry-After alone: its counts are unknown.
 std::vector<std::pair<std::string, std::string>> ratelimit_headers(const Decision& decision);
+
+// The same, passed one by one to `add(std::string_view name, std::string value)`: no list built.
+template <class Add>
+void for_each_ratelimit_header(const Decision& decision, Add&& add) {
+  if (decision.outcome == Outcome::Unavailable) {  // the counts are unknown: say only when to retry
+    add(std::string_view("retry-after"), std::to_string(decision.retry_after_seconds()));
+    return;
+  }
+  const LimitStatus* tightest[2] = {nullptr, nullptr};  // requests, tokens
+  for (const LimitStatus& s : decision.limits) {
+    const LimitStatus*& t = tightest[s.unit == LimitUnit::Requests ? 0 : 1];
+    if (t == nullptr || s.remaining < t->remaining) t = &s;
+  }
+  if (tightest[0] != nullptr) {
+    add(std::string_view("x-ratelimit-limit-requests"), std::to_string(tightest[0]->limit));
+    add(std::string_view("x-ratelimit-remaining-requests"), std::to_string(tightest[0]->remaining));
+  }
+  if (tightest[1] != nullptr) {
+    add(std::string_view("x-ratelimit-limit-tokens"), std::to_string(tightest[1]->limit));
+    add(std::string_view("x-ratelimit-remaining-tokens"), std::to_string(tightest[1]->remaining));
+  }
+  if (!decision.admitted()) {
+    add(std::string_view("retry-after"), std::to_string(decision.retry_after_seconds()));
+  }
+}
 
 }  // namespace ondol::limits

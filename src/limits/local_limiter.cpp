@@ -1,6 +1,7 @@
 #include "limits/local_limiter.h"
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <chrono>
 
 namespace ondol::limits {
@@ -13,8 +14,8 @@ int64_t system_now_ms() {
 LocalLimiter::LocalLimiter(ClockMs now_ms, uint32_t sweep_every_ops)
     : now_ms_(std::move(now_ms)), sweep_every_ops_(std::max<uint32_t>(1, sweep_every_ops)) {}
 
-size_t LocalLimiter::shard_of(const std::string& key) const {
-  return std::hash<std::string>{}(key) % kNumShards;
+size_t LocalLimiter::shard_of(std::string_view key) const {
+  return std::hash<std::string_view>{}(key) % kNumShards;
 }
 
 void LocalLimiter::maybe_sweep(Shard& shard, int64_t now_ms) {
@@ -26,39 +27,39 @@ void LocalLimiter::maybe_sweep(Shard& shard, int64_t now_ms) {
 }
 
 Decision LocalLimiter::try_acquire(const std::vector<LimitSpec>& limits, int64_t estimated_tokens) {
-  std::vector<std::string> keys;
-  keys.reserve(limits.size());
-  std::vector<size_t> shard_ids;
-  for (const LimitSpec& spec : limits) {
-    keys.push_back(counter_key(spec));
+  // A request has a handful of limits (at most 3 per scope): kept on the stack.
+  constexpr size_t kInline = 12;
+  boost::container::small_vector<std::string, kInline> scratch(limits.size());
+  boost::container::small_vector<std::string_view, kInline> keys;
+  boost::container::small_vector<size_t, kInline> shard_ids;
+  for (size_t i = 0; i < limits.size(); ++i) {
+    keys.push_back(counter_of(limits[i], scratch[i]));
     shard_ids.push_back(shard_of(keys.back()));
   }
-  std::vector<size_t> order = shard_ids;
+  boost::container::small_vector<size_t, kInline> order = shard_ids;
   std::sort(order.begin(), order.end());
   order.erase(std::unique(order.begin(), order.end()), order.end());
-  std::vector<std::unique_lock<std::mutex>> locks;
-  locks.reserve(order.size());
+  boost::container::small_vector<std::unique_lock<std::mutex>, kInline> locks;
   for (size_t s : order) locks.emplace_back(shards_[s].mu);
 
   // The clock is read under the locks, so that charges to one counter are made in time order.
   const int64_t now = now_ms_();
-  std::vector<Entry*> entries;
-  std::vector<WindowCounter> rolled;
-  entries.reserve(limits.size());
-  rolled.reserve(limits.size());
+  boost::container::small_vector<Entry*, kInline> entries;
+  boost::container::small_vector<WindowCounter, kInline> rolled;
   for (size_t i = 0; i < limits.size(); ++i) {
     Shard& shard = shards_[shard_ids[i]];
-    auto [it, inserted] = shard.counters.try_emplace(keys[i]);
-    Entry& e = it->second;
-    if (inserted) {
-      e.window_ms = limits[i].window_ms;
-      e.counter.window_start_ms = window_start_for(now, limits[i].window_ms);
+    auto it = shard.counters.find(keys[i]);
+    if (it == shard.counters.end()) {
+      it = shard.counters.emplace(std::string(keys[i]), Entry{}).first;
+      it->second.window_ms = limits[i].window_ms;
+      it->second.counter.window_start_ms = window_start_for(now, limits[i].window_ms);
     }
+    Entry& e = it->second;
     roll(e.counter, now, limits[i].window_ms);
     entries.push_back(&e);
     rolled.push_back(e.counter);
   }
-  Decision d = evaluate(rolled, limits, estimated_tokens, now);
+  Decision d = evaluate({rolled.data(), rolled.size()}, limits, estimated_tokens, now);
   if (d.admitted()) {
     for (size_t i = 0; i < limits.size(); ++i)
       entries[i]->counter.current += cost_for(limits[i], estimated_tokens);
@@ -102,7 +103,8 @@ size_t LocalLimiter::num_counters() const {
 }
 
 WindowCounter LocalLimiter::peek(const LimitSpec& spec) const {
-  std::string key = counter_key(spec);
+  std::string scratch;
+  std::string_view key = counter_of(spec, scratch);
   const Shard& shard = shards_[shard_of(key)];
   std::lock_guard lock(shard.mu);
   auto it = shard.counters.find(key);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -47,13 +48,18 @@ class LocalLimiter final : public Limiter {
     WindowCounter counter;
     int64_t window_ms = 0;
   };
+  // Looked up by string_view: a request's counter names are not copied to find them.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Entry> counters;
+    std::unordered_map<std::string, Entry, NameHash, std::equal_to<>> counters;
     uint32_t ops_since_sweep = 0;
   };
 
-  size_t shard_of(const std::string& key) const;
+  size_t shard_of(std::string_view key) const;
   void maybe_sweep(Shard& shard, int64_t now_ms);
 
   ClockMs now_ms_;

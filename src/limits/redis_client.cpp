@@ -414,9 +414,11 @@ struct RedisClient::Impl {
   asio::awaitable<Result<RespValue>> run(const std::string& wire, Clock::time_point deadline) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool reused = conn != nullptr;
-      Status st = co_await connect(deadline);
-      if (!st) {
-        co_return st.error();
+      if (!conn || connecting) {  // the common case, an open connection, needs no coroutine
+        Status st = co_await connect(deadline);
+        if (!st) {
+          co_return st.error();
+        }
       }
       RoundTrip rt = co_await call(wire, reused, deadline);
       if (rt.ok) {

@@ -1,5 +1,10 @@
 #include "limits/redis_limiter.h"
 
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 
 #include "common/metrics/registry.h"
@@ -10,14 +15,17 @@ namespace {
 
 // KEYS[i]: the hash of limit i, fields ws (window start, Unix ms), cur, prev.
 // ARGV[3i-2], ARGV[3i-1], ARGV[3i]: window_ms, limit, cost of limit i.
-// Returns {admitted (0/1), now_ms, then ws, cur, prev of each limit before the charge}.
+// A key beyond the limits' (#KEYS > #ARGV / 3) is read with GET, for the caller's response
+// cache: one call instead of two.
+// Returns {admitted (0/1), now_ms, then ws, cur, prev of each limit before the charge, then the
+// extra key's value (nil when absent) if one was given}.
 // Redis's TIME is the one clock all instances share. Arithmetic in doubles, exact while
 // limit * window_ms < 2^53 (docs/limits.md).
 constexpr const char* kAcquireLua = R"lua(
 if redis.replicate_commands then redis.replicate_commands() end  -- writes after TIME, Redis < 5
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = #KEYS
+local n = math.floor(#ARGV / 3)
 local state = {}
 local fits = 1
 for i = 1, n do
@@ -59,6 +67,7 @@ for i = 1, n do
   out[#out + 1] = s[2]
   out[#out + 1] = s[3]
 end
+if #KEYS > n then out[#out + 1] = redis.call('GET', KEYS[n + 1]) end
 return out
 )lua";
 
@@ -154,29 +163,48 @@ Decision RedisLimiter::unreachable(const std::vector<LimitSpec>& limits, int64_t
 
 boost::asio::awaitable<Decision> RedisLimiter::acquire(const std::vector<LimitSpec>& limits,
                                                        int64_t estimated_tokens) {
+  std::string no_key;
+  AcquireAndGet r = co_await acquire_and_get(limits, estimated_tokens, std::move(no_key));
+  co_return std::move(r.decision);
+}
+
+boost::asio::awaitable<RedisLimiter::AcquireAndGet> RedisLimiter::acquire_and_get(
+    const std::vector<LimitSpec>& limits, int64_t estimated_tokens, std::string get_key) {
+  AcquireAndGet out;
   if (limits.empty()) {
-    co_return Decision{};
+    co_return out;
   }
+  const bool get = !get_key.empty();
   std::vector<std::string> keys;
   std::vector<std::string> args;
   keys.reserve(limits.size());
   args.reserve(3 * limits.size());
   for (const LimitSpec& spec : limits) {
-    keys.push_back(options_.key_prefix + counter_key(spec));
+    std::string scratch;
+    keys.push_back(options_.key_prefix);
+    keys.back() += counter_of(spec, scratch);
     args.push_back(std::to_string(spec.window_ms));
     args.push_back(std::to_string(spec.limit));
     args.push_back(std::to_string(cost_for(spec, estimated_tokens)));
   }
+  if (get) keys.push_back(std::move(get_key));
   Result<RespValue> reply =
       co_await client_.eval(acquire_script(), std::move(keys), std::move(args));
-  const size_t expected = 2 + 3 * limits.size();
+  const size_t expected = 2 + 3 * limits.size() + (get ? 1 : 0);
   if (!reply.ok() || reply->type != RespType::Array || reply->elements.size() != expected) {
-    co_return unreachable(limits, estimated_tokens);
+    out.decision = unreachable(limits, estimated_tokens);
+    co_return out;
   }
-  for (const RespValue& v : reply->elements) {
-    if (v.type != RespType::Integer) {
-      co_return unreachable(limits, estimated_tokens);
+  for (size_t i = 0; i < 2 + 3 * limits.size(); ++i) {
+    if (reply->elements[i].type != RespType::Integer) {
+      out.decision = unreachable(limits, estimated_tokens);
+      co_return out;
     }
+  }
+  if (get) {
+    RespValue& v = reply->elements.back();
+    out.got = true;
+    if (v.type == RespType::BulkString) out.value = std::move(v.str);
   }
   stats_.record_success();
   const auto& el = reply->elements;
@@ -199,7 +227,8 @@ boost::asio::awaitable<Decision> RedisLimiter::acquire(const std::vector<LimitSp
     for (size_t i = 0; i < limits.size(); ++i) {
       if (limits[i].unit == LimitUnit::Tokens)
         d.ticket.tokens.push_back(
-            {counter_key(limits[i]), limits[i].window_ms, rolled[i].window_start_ms});
+            {limits[i].counter.empty() ? counter_key(limits[i]) : limits[i].counter,
+             limits[i].window_ms, rolled[i].window_start_ms});
     }
   } else if (!admitted && d.admitted()) {
     d.outcome = Outcome::Denied;
@@ -207,7 +236,8 @@ boost::asio::awaitable<Decision> RedisLimiter::acquire(const std::vector<LimitSp
     d.retry_after_ms = 1;
   }
   if (d.admitted()) d.ticket.source = Ticket::Source::Redis;
-  co_return d;
+  out.decision = std::move(d);
+  co_return out;
 }
 
 boost::asio::awaitable<void> RedisLimiter::settle(const Ticket& ticket, int64_t actual_tokens) {
@@ -219,14 +249,24 @@ boost::asio::awaitable<void> RedisLimiter::settle(const Ticket& ticket, int64_t 
   if (ticket.source != Ticket::Source::Redis || delta == 0 || ticket.tokens.empty()) {
     co_return;
   }
+  std::vector<Settlement> entries;
+  for (const Ticket::Entry& t : ticket.tokens)
+    entries.push_back({options_.key_prefix + t.counter_key, t.window_ms, t.window_start_ms, delta});
+  co_await send_settlements(std::move(entries));
+}
+
+boost::asio::awaitable<void> RedisLimiter::send_settlements(std::vector<Settlement> entries) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
-  for (const Ticket::Entry& t : ticket.tokens) {
-    keys.push_back(options_.key_prefix + t.counter_key);
-    args.push_back(std::to_string(t.window_ms));
-    args.push_back(std::to_string(t.window_start_ms));
-    args.push_back(std::to_string(delta));
+  keys.reserve(entries.size());
+  args.reserve(3 * entries.size());
+  for (Settlement& e : entries) {
+    keys.push_back(std::move(e.key));
+    args.push_back(std::to_string(e.window_ms));
+    args.push_back(std::to_string(e.window_start_ms));
+    args.push_back(std::to_string(e.delta));
   }
+  ++settle_calls_;
   Result<RespValue> reply =
       co_await client_.eval(settle_script(), std::move(keys), std::move(args));
   // A lost settlement leaves the estimate charged: the limit errs on the safe side.
@@ -235,6 +275,49 @@ boost::asio::awaitable<void> RedisLimiter::settle(const Ticket& ticket, int64_t 
   } else {
     stats_.record_success();
   }
+}
+
+void RedisLimiter::settle_soon(const boost::asio::any_io_executor& executor, const Ticket& ticket,
+                               int64_t actual_tokens) {
+  if (ticket.source == Ticket::Source::Local) {
+    if (fallback_ != nullptr) fallback_->settle_now(ticket, actual_tokens);
+    return;
+  }
+  const int64_t delta = std::max<int64_t>(0, actual_tokens) - ticket.estimated_tokens;
+  if (ticket.source != Ticket::Source::Redis || delta == 0 || ticket.tokens.empty()) return;
+  for (const Ticket::Entry& t : ticket.tokens) {
+    // Coalesced with the latest kCoalesceWindow entries: a linear search, cheaper than a map for
+    // the few counters usually in flight, and bounded when there are many.
+    constexpr size_t kCoalesceWindow = 64;
+    auto same = [&](const Settlement& s) {
+      return s.window_start_ms == t.window_start_ms && s.window_ms == t.window_ms &&
+             std::string_view(s.key).substr(options_.key_prefix.size()) == t.counter_key;
+    };
+    auto from =
+        unsent_.size() > kCoalesceWindow ? unsent_.end() - kCoalesceWindow : unsent_.begin();
+    auto it = std::find_if(from, unsent_.end(), same);
+    if (it != unsent_.end()) {
+      it->delta += delta;
+    } else {
+      unsent_.push_back(
+          {options_.key_prefix + t.counter_key, t.window_ms, t.window_start_ms, delta});
+    }
+  }
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  boost::asio::co_spawn(executor, flush_settlements(), boost::asio::detached);
+}
+
+boost::asio::awaitable<void> RedisLimiter::flush_settlements() {
+  // Runs once the handlers ready now have run: the settlements they queue go in this call.
+  auto executor = co_await boost::asio::this_coro::executor;
+  co_await boost::asio::post(executor, boost::asio::use_awaitable);
+  std::vector<Settlement> entries;
+  entries.swap(unsent_);
+  flush_scheduled_ = false;
+  std::erase_if(entries, [](const Settlement& s) { return s.delta == 0; });
+  if (entries.empty()) co_return;
+  co_await send_settlements(std::move(entries));
 }
 
 }  // namespace ondol::limits

@@ -9,8 +9,10 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "limits/limiter.h"
@@ -70,7 +72,30 @@ class RedisLimiter final : public Limiter {
 
   boost::asio::awaitable<Decision> acquire(const std::vector<LimitSpec>& limits,
                                            int64_t estimated_tokens) override;
+
+  // acquire() that also reads `get_key` (a full Redis key; empty: none) in the same script call:
+  // the response cache's lookup rides along with the rate limits. `got` is false when Redis did
+  // not answer (then the decision is the fail mode's) or `limits` is empty (nothing was sent).
+  struct AcquireAndGet {
+    Decision decision;
+    bool got = false;
+    std::optional<std::string> value;  // the key's value; nullopt: absent
+  };
+  boost::asio::awaitable<AcquireAndGet> acquire_and_get(const std::vector<LimitSpec>& limits,
+                                                        int64_t estimated_tokens,
+                                                        std::string get_key);
   boost::asio::awaitable<void> settle(const Ticket& ticket, int64_t actual_tokens) override;
+
+  // settle() without waiting, coalesced: the deltas of every ticket settled this way before the
+  // flush runs are summed per (counter, window) and sent in one script call by a coroutine
+  // spawned on `executor` (the client's). Under load one call carries the settlements of many
+  // requests, instead of one call each. The limiter must outlive the flush.
+  void settle_soon(const boost::asio::any_io_executor& executor, const Ticket& ticket,
+                   int64_t actual_tokens);
+  // Settlements queued and not yet sent (tests).
+  size_t num_unsent_settlements() const { return unsent_.size(); }
+  // Script calls that carried settlements (tests: coalescing happened).
+  uint64_t num_settle_calls() const { return settle_calls_; }
 
   const RedisLimiterOptions& options() const { return options_; }
 
@@ -80,11 +105,23 @@ class RedisLimiter final : public Limiter {
 
  private:
   Decision unreachable(const std::vector<LimitSpec>& limits, int64_t estimated_tokens);
+  // One script call settling `entries` (counter key with prefix, window_ms, window start, delta).
+  struct Settlement {
+    std::string key;  // prefixed counter key
+    int64_t window_ms = 0;
+    int64_t window_start_ms = 0;
+    int64_t delta = 0;
+  };
+  boost::asio::awaitable<void> send_settlements(std::vector<Settlement> entries);
+  boost::asio::awaitable<void> flush_settlements();
 
   RedisClient& client_;
   LocalLimiter* fallback_;
   RedisLimiterStats& stats_;
   RedisLimiterOptions options_;
+  std::vector<Settlement> unsent_;  // settle_soon()'s, coalesced, until the flush takes them
+  bool flush_scheduled_ = false;
+  uint64_t settle_calls_ = 0;
 };
 
 }  // namespace ondol::limits

@@ -112,9 +112,10 @@ Decision evaluate(std::span<const WindowCounter> rolled, const std::vector<Limit
   d.ticket.estimated_tokens = std::max<int64_t>(0, estimated_tokens);
   for (size_t i = 0; i < specs.size(); ++i) {
     if (specs[i].unit != LimitUnit::Tokens) continue;
-    d.ticket.tokens.push_back({.counter_key = counter_key(specs[i]),
-                               .window_ms = specs[i].window_ms,
-                               .window_start_ms = rolled[i].window_start_ms});
+    d.ticket.tokens.push_back(
+        {.counter_key = specs[i].counter.empty() ? counter_key(specs[i]) : specs[i].counter,
+         .window_ms = specs[i].window_ms,
+         .window_start_ms = rolled[i].window_start_ms});
   }
   return d;
 }

@@ -2,10 +2,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <array>
 #include <cstdlib>
+
+#include "common/sha256.h"
 
 namespace ondol::tenants {
 
@@ -46,15 +47,7 @@ std::string generate_key() {
 }
 
 std::string hash_key(std::string_view key) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest;
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(digest.size() * 2, '0');
-  for (size_t i = 0; i < digest.size(); ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 15];
-  }
-  return out;
+  return sha256_hex(key);
 }
 
 bool equal_constant_time(std::string_view a, std::string_view b) {

@@ -90,6 +90,7 @@ ResolvedKey build_resolved_key(const KeyRecord& key, const std::optional<UserRec
       add_scope(p->limits, "tier:" + p->tier, l, now);
     }
   }
+  p->rate_limits = gateway::rate_limit_specs(p->limits);
   ResolvedKey r;
   r.blocked = key.blocked || (team && team->blocked);
   r.expires_at_ms = key.expires_at_ms;

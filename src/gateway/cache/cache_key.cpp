@@ -1,12 +1,13 @@
 #include "gateway/cache/cache_key.h"
 
-#include <openssl/sha.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <cmath>
-#include <vector>
+
+#include "common/sha256.h"
 
 namespace ondol::gateway::cache {
 namespace {
@@ -51,7 +52,7 @@ void write_canonical(const rapidjson::Value& v, Writer& w, bool top_level) {
       w.EndArray();
       break;
     case rapidjson::kObjectType: {
-      std::vector<const rapidjson::Value::Member*> members;
+      boost::container::small_vector<const rapidjson::Value::Member*, 16> members;
       for (const auto& m : v.GetObject()) {
         std::string_view name(m.name.GetString(), m.name.GetStringLength());
         if (top_level && ignored(name)) continue;
@@ -106,9 +107,12 @@ bool is_deterministic(openai::Endpoint endpoint, const rapidjson::Value& body) {
   return t != body.MemberEnd() && t->value.IsNumber() && t->value.GetDouble() == 0;
 }
 
-std::string canonical_request(openai::Endpoint endpoint, std::string_view model,
-                              const rapidjson::Value& body) {
-  rapidjson::StringBuffer buffer;
+namespace {
+
+// Writes the canonical form into `buffer` (cleared first).
+void write_canonical_request(rapidjson::StringBuffer& buffer, openai::Endpoint endpoint,
+                             std::string_view model, const rapidjson::Value& body) {
+  buffer.Clear();
   Writer w(buffer);
   w.StartArray();
   std::string_view e = openai::to_string(endpoint);
@@ -116,20 +120,27 @@ std::string canonical_request(openai::Endpoint endpoint, std::string_view model,
   w.String(model.data(), static_cast<rapidjson::SizeType>(model.size()));
   write_canonical(body, w, true);
   w.EndArray();
+}
+
+}  // namespace
+
+std::string canonical_request(openai::Endpoint endpoint, std::string_view model,
+                              const rapidjson::Value& body) {
+  rapidjson::StringBuffer buffer;
+  write_canonical_request(buffer, endpoint, model, body);
   return {buffer.GetString(), buffer.GetSize()};
 }
 
 std::string cache_key(openai::Endpoint endpoint, std::string_view model,
                       const rapidjson::Value& body) {
-  std::string canonical = canonical_request(endpoint, model, body);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char b : digest) {
-    hex.push_back(kHex[b >> 4]);
-    hex.push_back(kHex[b & 15]);
+  // One buffer per thread, kept between requests: its memory is reused rather than allocated
+  // and freed for every request.
+  thread_local rapidjson::StringBuffer buffer;
+  write_canonical_request(buffer, endpoint, model, body);
+  std::string hex = sha256_hex(std::string_view(buffer.GetString(), buffer.GetSize()));
+  if (buffer.GetSize() > 64 * 1024) {  // a huge request's memory is not kept
+    buffer.Clear();
+    buffer.ShrinkToFit();
   }
   return hex;
 }

@@ -58,8 +58,9 @@ std::optional<CachedResponse> LocalResponseCache::get(const std::string& key, in
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
   if (it->second->expires_at_ms <= now_ms) {
-    lru_.erase(it->second);
-    index_.erase(it);
+    auto node = it->second;
+    index_.erase(it);  // before the node whose key it views
+    lru_.erase(node);
     return std::nullopt;
   }
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -70,13 +71,14 @@ void LocalResponseCache::put(const std::string& key, CachedResponse value,
                              int64_t expires_at_ms) {
   std::lock_guard lock(mu_);
   if (auto it = index_.find(key); it != index_.end()) {
-    lru_.erase(it->second);
-    index_.erase(it);
+    auto node = it->second;
+    index_.erase(it);  // before the node whose key it views
+    lru_.erase(node);
   }
   lru_.push_front(Entry{.key = key, .value = std::move(value), .expires_at_ms = expires_at_ms});
-  index_[key] = lru_.begin();
+  index_[lru_.front().key] = lru_.begin();
   while (lru_.size() > max_entries_ && !lru_.empty()) {
-    index_.erase(lru_.back().key);
+    index_.erase(lru_.back().key);  // before the node (whose key the index views) goes
     lru_.pop_back();
   }
 }

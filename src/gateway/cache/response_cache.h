@@ -45,7 +45,8 @@ class LocalResponseCache {
   size_t max_entries_;
   mutable std::mutex mu_;
   std::list<Entry> lru_;  // most recently used first
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  // Keyed by views of the entries' own keys (list nodes do not move): one copy of each key.
+  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
 };
 
 }  // namespace ondol::gateway::cache

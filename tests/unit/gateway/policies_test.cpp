@@ -100,6 +100,71 @@ TEST(Policies, RedisSharesCountersAndCacheBetweenGateways) {
   EXPECT_FALSE(co_run(io, b.cache_get("key1"))) << "Redis down: a miss, not a hang";
 }
 
+TEST(Policies, RedisCacheStoresQueuedInOneTurnAreSentWithTheirTtls) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.start());
+  metrics::Registry r1, r2;
+  boost::asio::io_context io;
+  Policies a(config_with(redis.port(), true, true), r1);
+  Policies b(config_with(redis.port(), true, true), r2);
+  a.cache_store(io.get_executor(), "s1", {.content_type = "application/json", .body = "{\"a\":1}"},
+                60);
+  a.cache_store(io.get_executor(), "s2",
+                {.content_type = "text/event-stream", .body = "data: y\n\n"}, 0.5);
+  EXPECT_FALSE(co_run(io, b.cache_get("s1"))) << "queued, not sent, until the turn ends";
+  io.restart();
+  io.run();
+  auto s1 = co_run(io, b.cache_get("s1"));
+  auto s2 = co_run(io, b.cache_get("s2"));
+  ASSERT_TRUE(s1);
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(s1->body, "{\"a\":1}");
+  EXPECT_EQ(s2->content_type, "text/event-stream");
+  limits::RedisClient raw(io.get_executor(), {.port = redis.port()});
+  auto ttl1 = co_run(io, raw.command({"PTTL", "ondol:cache:s1"}));
+  auto ttl2 = co_run(io, raw.command({"PTTL", "ondol:cache:s2"}));
+  ASSERT_TRUE(ttl1 && ttl2);
+  EXPECT_GT(ttl1->integer, 50'000);
+  EXPECT_LE(ttl1->integer, 60'000);
+  EXPECT_GT(ttl2->integer, 0);
+  EXPECT_LE(ttl2->integer, 500);
+
+  // A store queued while Redis is down is dropped (a later miss), and nothing hangs.
+  redis.stop();
+  a.cache_store(io.get_executor(), "s3", {.content_type = "application/json", .body = "{}"}, 60);
+  io.restart();
+  io.run();
+  EXPECT_FALSE(co_run(io, b.cache_get("s3")));
+}
+
+TEST(Policies, CacheInTheLimitsRedisIsLookedUpWithTheLimits) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.start());
+  metrics::Registry r1, r2;
+  boost::asio::io_context io;
+  Policies a(config_with(redis.port(), true, true), r1);
+  std::vector<limits::LimitSpec> specs{limits::requests_per_minute("key:lookup", 100)};
+  co_run(io, a.cache_put("hit", {.content_type = "application/json", .body = "{\"x\":2}"}, 60));
+  Policies::CacheLookup hit, miss, skipped;
+  limits::Decision d1 = co_run(io, a.acquire_and_lookup(specs, 1, "hit", &hit));
+  limits::Decision d2 = co_run(io, a.acquire_and_lookup(specs, 1, "missing", &miss));
+  limits::Decision d3 = co_run(io, a.acquire_and_lookup(specs, 1, "", &skipped));
+  EXPECT_TRUE(d1.admitted() && d2.admitted() && d3.admitted());
+  ASSERT_TRUE(hit.done);
+  ASSERT_TRUE(hit.hit);
+  EXPECT_EQ(hit.hit->body, "{\"x\":2}");
+  EXPECT_TRUE(miss.done);
+  EXPECT_FALSE(miss.hit);
+  EXPECT_FALSE(skipped.done);
+
+  // The cache in process (limits in Redis): the lookup is the caller's, after the limits.
+  Policies b(config_with(redis.port(), true, false), r2);
+  Policies::CacheLookup separate;
+  limits::Decision d4 = co_run(io, b.acquire_and_lookup(specs, 1, "hit", &separate));
+  EXPECT_TRUE(d4.admitted());
+  EXPECT_FALSE(separate.done);
+}
+
 TEST(Policies, RedisSettlementIsSentOffTheRequestPathExactlyOnce) {
   RedisServer redis;
   ASSERT_TRUE(redis.start());

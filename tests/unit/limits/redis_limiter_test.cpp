@@ -141,6 +141,90 @@ TEST(RedisLimiter, NothingIsChargedWhenOneLimitRefusesAndSettleCorrects) {
   EXPECT_TRUE(too_large.too_large);
 }
 
+TEST(RedisLimiter, SettleSoonSumsTheTurnsSettlementsIntoOneCall) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance inst(server, FailMode::Closed);
+  const std::vector<LimitSpec> specs = {
+      {.scope = "key:k", .unit = LimitUnit::Requests, .limit = 100, .window_ms = kHourMs},
+      {.scope = "key:k", .unit = LimitUnit::Tokens, .limit = 10'000, .window_ms = kHourMs},
+      {.scope = "team:t", .unit = LimitUnit::Tokens, .limit = 10'000, .window_ms = kHourMs}};
+  std::vector<Ticket> tickets;
+  for (int i = 0; i < 5; ++i) {
+    Decision d = inst.acquire(specs, 100);
+    ASSERT_TRUE(d.admitted());
+    tickets.push_back(d.ticket);
+  }
+  ASSERT_EQ(inst.field(specs[1], "cur"), 500);
+  // Five requests finish in one turn: 10, 20, 30, 40 and 100 (as estimated) tokens used.
+  const int64_t used[] = {10, 20, 30, 40, 100};
+  for (int i = 0; i < 5; ++i) inst.limiter.settle_soon(inst.io.get_executor(), tickets[i], used[i]);
+  EXPECT_EQ(inst.limiter.num_unsent_settlements(), 2u) << "one entry per counter and window";
+  EXPECT_EQ(inst.limiter.num_settle_calls(), 0u) << "nothing is sent before the turn ends";
+  inst.io.restart();
+  inst.io.run();
+  EXPECT_EQ(inst.limiter.num_settle_calls(), 1u);
+  EXPECT_EQ(inst.limiter.num_unsent_settlements(), 0u);
+  EXPECT_EQ(inst.field(specs[1], "cur"), 200);
+  EXPECT_EQ(inst.field(specs[2], "cur"), 200);
+  EXPECT_EQ(inst.field(specs[0], "cur"), 5);  // request counters are never settled
+
+  // Deltas that cancel out send nothing; a later turn's settlements go in a call of their own.
+  Decision a = inst.acquire(specs, 100);
+  Decision b = inst.acquire(specs, 100);
+  inst.limiter.settle_soon(inst.io.get_executor(), a.ticket, 150);
+  inst.limiter.settle_soon(inst.io.get_executor(), b.ticket, 50);
+  inst.io.restart();
+  inst.io.run();
+  EXPECT_EQ(inst.limiter.num_settle_calls(), 1u);
+  EXPECT_EQ(inst.field(specs[1], "cur"), 400);
+  inst.limiter.settle_soon(inst.io.get_executor(), a.ticket, 0);
+  inst.io.restart();
+  inst.io.run();
+  EXPECT_EQ(inst.limiter.num_settle_calls(), 2u);
+  EXPECT_EQ(inst.field(specs[1], "cur"), 300);
+}
+
+TEST(RedisLimiter, AcquireAndGetReadsTheExtraKeyInTheSameCall) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance inst(server, FailMode::Open);
+  const std::vector<LimitSpec> specs = {
+      {.scope = "key:g", .unit = LimitUnit::Requests, .limit = 2, .window_ms = kHourMs},
+      {.scope = "key:g", .unit = LimitUnit::Tokens, .limit = 1000, .window_ms = kHourMs}};
+  ASSERT_TRUE(inst.command({"SET", "cache:present", "stored value"}));
+  auto co_get = [&](std::string key) {
+    return co_run(inst.io, inst.limiter.acquire_and_get(specs, 10, std::move(key)));
+  };
+  RedisLimiter::AcquireAndGet present = co_get("cache:present");
+  EXPECT_TRUE(present.decision.admitted());
+  EXPECT_TRUE(present.got);
+  EXPECT_EQ(present.value, "stored value");
+  EXPECT_EQ(present.decision.limits[0].remaining, 1);
+  EXPECT_EQ(present.decision.ticket.tokens.size(), 1u);
+
+  RedisLimiter::AcquireAndGet absent = co_get("cache:absent");
+  EXPECT_TRUE(absent.decision.admitted());
+  EXPECT_TRUE(absent.got);
+  EXPECT_FALSE(absent.value);
+
+  RedisLimiter::AcquireAndGet refused = co_get("cache:present");
+  EXPECT_EQ(refused.decision.outcome, Outcome::Denied) << "the limit of 2 is used up";
+  EXPECT_TRUE(refused.got);
+  EXPECT_EQ(inst.field(specs[0], "cur"), 2) << "the read charged nothing";
+  EXPECT_EQ(inst.field(specs[1], "cur"), 20);
+
+  RedisLimiter::AcquireAndGet none = co_get("");  // no extra key: acquire() alone
+  EXPECT_EQ(none.decision.outcome, Outcome::Denied);
+  EXPECT_FALSE(none.got);
+
+  server.stop();
+  RedisLimiter::AcquireAndGet down = co_get("cache:present");
+  EXPECT_FALSE(down.got) << "Redis away: no value, and the fail mode decides";
+  EXPECT_TRUE(down.decision.degraded);
+  EXPECT_TRUE(down.decision.admitted());
+}
+
 TEST(RedisLimiter, KeysExpireWhenTheirWindowsCanNoLongerMatter) {
   RedisServer server;
   ASSERT_TRUE(server.start());
