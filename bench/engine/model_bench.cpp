@@ -23,6 +23,7 @@
 
 #include "engine/kernels/isa.h"
 #include "engine/kernels/kernel_table.h"
+#include "engine/kernels/repacked_weights.h"
 #include "engine/kernels/thread_pool.h"
 #include "engine/kernels/weight_type.h"
 #include "engine/model/dummy_model.h"
@@ -51,7 +52,9 @@ Stats stats(std::vector<double> v) {
 // embedding lookup reads one row). Norms are negligible but counted.
 int64_t weight_bytes_per_token(const LlamaModel& model) {
   auto bytes = [](const kernels::WeightMatrix& w) {
-    return w.num_rows * kernels::row_bytes(w.type, w.num_cols);
+    return w.layout == kernels::WeightLayout::kQ8_0x16
+               ? kernels::q8_0x16_bytes(w.num_rows, w.num_cols)
+               : w.num_rows * kernels::row_bytes(w.type, w.num_cols);
   };
   const ModelWeights& w = model.weights();
   int64_t total = bytes(w.output);

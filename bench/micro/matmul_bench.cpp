@@ -15,6 +15,7 @@
 #include "engine/kernels/kernel_table.h"
 #include "engine/kernels/matmul.h"
 #include "engine/kernels/quantize.h"
+#include "engine/kernels/repacked_weights.h"
 #include "engine/kernels/thread_pool.h"
 
 namespace ondol::kernels {
@@ -60,15 +61,24 @@ struct AlignedScratch {
   uint8_t* data;
 };
 
-void bench_matmul(benchmark::State& state, WeightType type, int64_t m, int64_t n, int threads) {
+// layout kQ8_0x16: the Q8_0 weights repacked as the model loader does where the level has a
+// kernel for it (registered only then).
+void bench_matmul(benchmark::State& state, WeightType type, WeightLayout layout, int64_t m,
+                  int64_t n, int threads) {
   const KernelTable& kernels = active_kernels();
   const std::vector<uint8_t>& w = weights(type, n);
+  WeightMatrix matrix{.type = type, .data = w.data(), .num_rows = n, .num_cols = kDim};
+  std::unique_ptr<RepackedWeights> repacked;
+  if (layout == WeightLayout::kQ8_0x16) {
+    repacked = std::make_unique<RepackedWeights>(matrix, nullptr);
+    matrix = repacked->matrix();
+  }
   std::mt19937 rng(2);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(m * kDim), y(m * n);
   for (float& v : x) v = dist(rng);
   AlignedScratch scratch(matmul_scratch_bytes(type, m, kDim));
-  const MatmulArgs args{.w = {type, w.data(), n, kDim},
+  const MatmulArgs args{.w = matrix,
                         .x = x.data(),
                         .num_tokens = m,
                         .x_stride = kDim,
@@ -95,15 +105,26 @@ void bench_matmul(benchmark::State& state, WeightType type, int64_t m, int64_t n
 const bool kRegistered = [] {
   const WeightType types[] = {WeightType::kF32,  WeightType::kF16,  WeightType::kBF16,
                               WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K};
+  struct Variant {
+    WeightType type;
+    WeightLayout layout;
+    std::string name;
+  };
+  std::vector<Variant> variants;
+  for (WeightType type : types) {
+    variants.push_back({type, WeightLayout::kRows, std::string(weight_type_info(type).name)});
+  }
+  if (active_kernels().matmul_q8_0x16.run != nullptr) {
+    variants.push_back({WeightType::kQ8_0, WeightLayout::kQ8_0x16, "Q8_0x16"});
+  }
   for (int64_t m : {1, 4, 16, 64, 128}) {
     for (int64_t n : {2048, 32000}) {
-      for (WeightType type : types) {
+      for (const Variant& v : variants) {
         for (int threads : {1, 2}) {
-          const std::string name = std::string(m == 1 ? "matvec" : "matmul") + "/" +
-                                   std::string(weight_type_info(type).name) +
+          const std::string name = std::string(m == 1 ? "matvec" : "matmul") + "/" + v.name +
                                    "/M:" + std::to_string(m) + "/N:" + std::to_string(n) +
                                    "/K:768/threads:" + std::to_string(threads);
-          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, type, m, n, threads)
+          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, v.type, v.layout, m, n, threads)
               ->UseRealTime()
               ->Unit(benchmark::kMicrosecond);
         }

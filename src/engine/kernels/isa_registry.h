@@ -16,6 +16,7 @@ void register_avx2_ops(KernelTable& table);
 
 void register_avx512_matmul_float(KernelTable& table);
 void register_avx512_matmul_quant(KernelTable& table);
+void register_avx512_matmul_q8_0x16(KernelTable& table);  // after matmul_quant (its prepare)
 void register_avx512_ops(KernelTable& table);
 void register_avx512_matmul_bf16(KernelTable& table);  // needs avx512bf16 too
 

@@ -34,6 +34,7 @@ KernelTable build_avx512() {
   table.isa = Isa::kAvx512;
   register_avx512_matmul_float(table);
   register_avx512_matmul_quant(table);
+  register_avx512_matmul_q8_0x16(table);
   register_avx512_ops(table);
   if (cpu_features().avx512bf16) register_avx512_matmul_bf16(table);
   return table;

@@ -41,6 +41,9 @@ struct MatmulKernel {
 struct KernelTable {
   Isa isa = Isa::kScalar;
   MatmulKernel matmul[kNumWeightTypes];  // indexed by weight_type_index
+  // Q8_0 weights in WeightLayout::kQ8_0x16 (same activations as matmul[kQ8_0]); run is null on
+  // levels without a kernel for it, and the loader then keeps the GGUF rows.
+  MatmulKernel matmul_q8_0x16;
 
   // out = x / sqrt(mean(x^2) + eps) * weight, n floats; out may alias x.
   void (*rmsnorm)(float* out, const float* x, const float* weight, int64_t n, float eps) = nullptr;

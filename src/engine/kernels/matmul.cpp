@@ -3,12 +3,27 @@
 #include <algorithm>
 #include <cassert>
 
+#include "engine/kernels/block_formats.h"
+#include "engine/kernels/q8_0x16_layout.h"
+
 namespace ondol::kernels {
 
 namespace {
 
-// Threads split N in units of this many weight rows: whole register tiles, whole cache lines of y.
+// Threads split N in units of this many weight rows: whole register tiles, whole cache lines of y,
+// whole kQ8_0x16 groups.
 constexpr int64_t kRowsPerUnit = 16;
+static_assert(kRowsPerUnit % kQ8_0x16Rows == 0);
+
+int64_t task_row_bytes(const WeightMatrix& w) {
+  switch (w.layout) {
+    case WeightLayout::kRows:
+      return row_bytes(w.type, w.num_cols);
+    case WeightLayout::kQ8_0x16:
+      return w.num_cols / kQ8_0BlockElems * kQ8_0x16RowBlockBytes;
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -26,6 +41,14 @@ int64_t matmul_scratch_bytes(WeightType type, int64_t m, int64_t k) {
       return m * activation_row_bytes(ActivationType::kQ8x256, k);
   }
   return 0;
+}
+
+const MatmulKernel& matmul_kernel(const KernelTable& kernels, const WeightMatrix& w) {
+  if (w.layout == WeightLayout::kQ8_0x16) {
+    assert(w.type == WeightType::kQ8_0);
+    return kernels.matmul_q8_0x16;
+  }
+  return matmul_kernel(kernels, w.type);
 }
 
 PreparedActivations prepare_activations(const KernelTable& kernels, WeightType type, const float* x,
@@ -47,12 +70,14 @@ void matmul_rows(const KernelTable& kernels, const WeightMatrix& w, const Prepar
                  float* y, int64_t y_stride, int64_t n_begin, int64_t n_end) {
   assert(x.num_cols == w.num_cols);
   assert(0 <= n_begin && n_begin <= n_end && n_end <= w.num_rows);
-  const MatmulKernel& kernel = matmul_kernel(kernels, w.type);
-  assert(kernel.activation == x.type);
+  const MatmulKernel& kernel = matmul_kernel(kernels, w);
+  assert(kernel.run != nullptr && kernel.activation == x.type);
+  assert(w.layout != WeightLayout::kQ8_0x16 ||
+         (n_begin % kQ8_0x16Rows == 0 && n_end % kQ8_0x16Rows == 0));
   if (n_begin == n_end || x.num_rows == 0) return;
   kernel.run(MatmulTask{
       .w = static_cast<const uint8_t*>(w.data),
-      .w_row_bytes = row_bytes(w.type, w.num_cols),
+      .w_row_bytes = task_row_bytes(w),
       .x = x.data,
       .x_row_bytes = x.row_bytes,
       .m = x.num_rows,

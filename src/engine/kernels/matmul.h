@@ -13,13 +13,26 @@
 
 namespace ondol::kernels {
 
-// A weight tensor as GGUF stores it: num_rows contiguous rows of row_bytes(type, num_cols).
+// How a WeightMatrix's values are arranged. A layout, not a WeightType: the values, the
+// activations they take and every per-row use (embedding lookup, dequantize_row) stay the type's;
+// only the matmul kernel differs, so the GGUF-numbered WeightType set stays closed.
+enum class WeightLayout : uint8_t {
+  kRows,     // as GGUF stores it: num_rows contiguous rows of row_bytes(type, num_cols)
+  kQ8_0x16,  // kQ8_0 values in 16-row groups (q8_0x16_layout.h), 64-byte aligned; made by
+             // RepackedWeights
+};
+
+// A weight tensor: as GGUF stores it, or repacked for a kernel (layout).
 struct WeightMatrix {
   WeightType type = WeightType::kF32;
   const void* data = nullptr;
   int64_t num_rows = 0;  // N: output features
   int64_t num_cols = 0;  // K: input features; is_valid_row_length(type, num_cols)
+  WeightLayout layout = WeightLayout::kRows;
 };
+
+// The kernel that multiplies w: its type's, or the one for its layout.
+const MatmulKernel& matmul_kernel(const KernelTable& kernels, const WeightMatrix& w);
 
 struct PreparedActivations {
   ActivationType type = ActivationType::kF32;
@@ -41,7 +54,8 @@ PreparedActivations prepare_activations(const KernelTable& kernels, WeightType t
                                         int64_t m, int64_t k, int64_t x_stride, void* scratch);
 
 // y[i * y_stride + n] for all i < x.num_rows and n in [n_begin, n_end). x must come from
-// prepare_activations with the same kernels and w.type.
+// prepare_activations with the same kernels and w.type. For WeightLayout::kQ8_0x16, n_begin and
+// n_end are multiples of kQ8_0x16Rows (splits in kRowsPerUnit keep that).
 void matmul_rows(const KernelTable& kernels, const WeightMatrix& w, const PreparedActivations& x,
                  float* y, int64_t y_stride, int64_t n_begin, int64_t n_end);
 

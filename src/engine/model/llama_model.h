@@ -15,6 +15,7 @@
 #include "common/result.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/kernel_table.h"
+#include "engine/kernels/repacked_weights.h"
 #include "engine/kernels/rope.h"
 #include "engine/kernels/thread_pool.h"
 #include "engine/model/batch.h"
@@ -45,6 +46,8 @@ class LlamaModel {
 
   const GgufFile& file() const { return file_; }
   const ModelConfig& config() const { return config_; }
+  // The matrices the forward pass multiplies with: Q8_0 ones may be repacked copies
+  // (layout kQ8_0x16); token_embd is always the GGUF tensor.
   const ModelWeights& weights() const { return weights_; }
   const ModelOptions& options() const { return options_; }
   int vocab_size() const { return config_.vocab_size; }
@@ -67,6 +70,7 @@ class LlamaModel {
   LlamaModel(GgufFile file, const ModelConfig& config, ModelWeights weights,
              const ModelOptions& options);
 
+  void repack_weights();
   Status check(const Batch& batch, const KvView& kv) const;
   void embed(const Batch& batch);
   void attention_block(int layer, const Batch& batch, const KvView& kv);
@@ -108,6 +112,7 @@ class LlamaModel {
   const kernels::KernelTable& kernels_;
   kernels::Rope rope_;
   std::unique_ptr<kernels::ThreadPool> pool_;
+  std::vector<kernels::RepackedWeights> repacked_;  // what weights_ points to for repacked matrices
 
   // Activations for T = max_batch_tokens rows, allocated once at load.
   std::vector<float> x_;    // (T, dim) residual stream
