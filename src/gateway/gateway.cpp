@@ -320,7 +320,8 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
     if (auth.error->status == 503) ex.add_response_header("Retry-After", "1");
     openai::ApiError e = std::move(*auth.error);
     co_await respond_error(ex, std::move(e));
-  } else if (admin_path && auth.principal->kind == Principal::Kind::VirtualKey) {
+  } else if (admin_path && auth.principal->kind == Principal::Kind::VirtualKey &&
+             !(path == "/key/info" && tenancy_)) {
     openai::ApiError e{403, "This endpoint needs the master key.", "permission_error", {},
                        "forbidden"};
     co_await respond_error(ex, std::move(e));
@@ -330,7 +331,10 @@ asio::awaitable<void> Gateway::handle(http::Exchange& ex) {
           "Keys, users and teams need a master key (general_settings.master_key).");
       co_await respond_error(ex, std::move(e));
     } else {
-      co_await handle_tenant_api(*tenancy_, ex, path);
+      // A virtual key reaches here only for /key/info, and reads only its own.
+      std::string own_key_hash =
+          auth.principal->kind == Principal::Kind::VirtualKey ? auth.principal->key_hash : "";
+      co_await handle_tenant_api(*tenancy_, ex, path, std::move(own_key_hash));
     }
   } else if (path == "/tokenize" || path == "/detokenize") {
     if (method != "POST") {

@@ -41,6 +41,10 @@ Reply not_found(std::string message) {
   return error_reply(openai::ApiError{404, std::move(message), "invalid_request_error", {},
                                       "not_found"});
 }
+Reply forbidden(std::string message) {
+  return error_reply(
+      openai::ApiError{403, std::move(message), "permission_error", {}, "forbidden"});
+}
 Reply db_error(const Error& e) {
   return error_reply(openai::service_unavailable("Database unavailable: " + e.message));
 }
@@ -609,13 +613,21 @@ std::variant<rapidjson::Document, Reply> parse_body(const std::string& body) {
 }
 
 // Dispatch: everything but the I/O, run on the database thread.
+// `own_key_hash`: the caller's key when it is a virtual key (which may read only its own
+// /key/info); empty for the master key.
 Reply dispatch(TenantStore& store, tenants::Tenancy& tenancy, std::string_view path,
-               const std::string& body, std::string_view query) {
+               const std::string& body, std::string_view query, const std::string& own_key_hash) {
   if (path == "/key/info") {
     auto key = query_param(query, "key");
+    if (!own_key_hash.empty()) {  // as LiteLLM: a key may look itself up, with or without `key`
+      if (key && !key->empty() && to_hash(*key) != own_key_hash)
+        return forbidden("A virtual key may read only its own /key/info.");
+      return key_info(store, key && !key->empty() ? *key : own_key_hash);
+    }
     if (!key || key->empty()) return bad_request("Query parameter 'key' is required.", "key");
     return key_info(store, *key);
   }
+  if (!own_key_hash.empty()) return forbidden("This endpoint needs the master key.");
   if (path == "/key/list") {
     tenants::KeyFilter f;
     f.user_id = query_param(query, "user_id");
@@ -699,7 +711,7 @@ bool is_tenant_api_path(std::string_view path) {
 }
 
 boost::asio::awaitable<void> handle_tenant_api(tenants::Tenancy& tenancy, http::Exchange& ex,
-                                               std::string_view path) {
+                                               std::string_view path, std::string own_key_hash) {
   bool wants_get = false;
   for (auto p : kGetPaths) wants_get |= path == p;
   std::string_view method = ex.method();
@@ -713,8 +725,8 @@ boost::asio::awaitable<void> handle_tenant_api(tenants::Tenancy& tenancy, http::
   std::string body_copy = ex.body();
   std::string query_copy(ex.query());
   tenants::Tenancy* t = &tenancy;
-  auto work = [t, path_copy, body_copy, query_copy](TenantStore& store) {
-    return dispatch(store, *t, path_copy, body_copy, query_copy);
+  auto work = [t, path_copy, body_copy, query_copy, own_key_hash](TenantStore& store) {
+    return dispatch(store, *t, path_copy, body_copy, query_copy, own_key_hash);
   };
   Reply reply = co_await tenancy.run(std::move(work));
   co_await ex.respond(reply.status, "application/json", std::move(reply.body));

@@ -154,6 +154,7 @@ class BeastExchange final : public Exchange {
     return std::chrono::duration<double>(Clock::now() - started_).count();
   }
   void add_response_header(std::string name, std::string value) override {
+    if (extra_headers_.empty()) extra_headers_.reserve(6);  // a rate-limited answer adds 4-5
     extra_headers_.emplace_back(std::move(name), std::move(value));
   }
 

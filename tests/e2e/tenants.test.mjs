@@ -103,6 +103,20 @@ e2eTest('a generated key calls the API; restrictions, block, update and expiry a
     assert.deepEqual(info.body.info.metadata, { owner: 'tests' });
     assert.equal(info.body.info.key_name, `sk-...${key.slice(-4)}`);
 
+    // A virtual key may read its own /key/info (as LiteLLM), with or without `key`, and no other.
+    const asKey = (pathname) => gw.fetch(pathname, { headers: { authorization: `Bearer ${key}` } });
+    for (const pathname of ['/key/info', `/key/info?key=${encodeURIComponent(key)}`,
+                            `/key/info?key=${info.body.info.token}`]) {
+      const own = await asKey(pathname);
+      assert.equal(own.status, 200, pathname);
+      assert.equal((await own.json()).info.key_alias, 'e2e', pathname);
+    }
+    const other = await generate(gw, { key_alias: 'other' });
+    const foreign = await asKey(`/key/info?key=${encodeURIComponent(other)}`);
+    assert.equal(foreign.status, 403, "another key's info");
+    assert.equal((await foreign.json()).error.type, 'permission_error');
+    assert.equal((await asKey('/key/list')).status, 403, 'listing keys needs the master key');
+
     const list = await admin(gw, 'GET', '/key/list');
     assert.ok(list.body.keys.includes(info.body.info.token), JSON.stringify(list.body));
     assert.ok(!JSON.stringify(list.body).includes(key), 'keys are never listed in clear');
