@@ -37,6 +37,7 @@ for i = 1, n do
   local cur = tonumber(h[2]) or 0
   local prev = tonumber(h[3]) or 0
   local start = now - (now % w)
+  local moved = true  -- new, or rolled into a later window: every field and the TTL are written
   if ws == nil then
     ws = start
     cur = 0
@@ -45,19 +46,26 @@ for i = 1, n do
     if start - ws == w then prev = cur else prev = 0 end
     cur = 0
     ws = start
+  else
+    moved = false
   end
   local e = now - ws
   if e < 0 then e = 0 end
   if prev * (w - e) + (cur + cost) * w > limit * w then fits = 0 end
-  state[i] = {ws, cur, prev, w, cost}
+  state[i] = {ws, cur, prev, w, cost, moved}
 end
 if fits == 1 then
   for i = 1, n do
     local s = state[i]
-    redis.call('HSET', KEYS[i], 'ws', string.format('%.0f', s[1]),
-               'cur', string.format('%.0f', s[2] + s[5]), 'prev', string.format('%.0f', s[3]))
-    local ttl = s[1] + 2 * s[4] - now + 1000
-    redis.call('PEXPIRE', KEYS[i], string.format('%.0f', ttl))
+    if s[6] then
+      redis.call('HSET', KEYS[i], 'ws', string.format('%.0f', s[1]),
+                 'cur', string.format('%.0f', s[2] + s[5]), 'prev', string.format('%.0f', s[3]))
+      -- Expires at ws + 2w + 1 s, which depends on the window only: set when it moves.
+      local ttl = s[1] + 2 * s[4] - now + 1000
+      redis.call('PEXPIRE', KEYS[i], string.format('%.0f', ttl))
+    else
+      redis.call('HINCRBY', KEYS[i], 'cur', string.format('%.0f', s[5]))
+    end
   end
 end
 local out = {fits, now}

@@ -239,6 +239,13 @@ TEST(RedisLimiter, KeysExpireWhenTheirWindowsCanNoLongerMatter) {
   EXPECT_LE(minute->integer, 2 * kMinuteMs + 1000);
   EXPECT_GT(day->integer, kDayMs);
   EXPECT_LE(day->integer, 2 * kDayMs + 1000);
+  // Later charges in the same window count without touching the expiry, which the window fixes.
+  ASSERT_TRUE(inst.acquire(specs, 7).admitted());
+  auto again = inst.command({"PTTL", "ondol:rl:key:ttl|requests|60000"});
+  EXPECT_GT(again->integer, kMinuteMs);
+  EXPECT_LE(again->integer, minute->integer);
+  EXPECT_EQ(inst.field(specs[0], "cur"), 2);
+  EXPECT_EQ(inst.field(specs[1], "cur"), 12);
 }
 
 TEST(RedisLimiter, StoppedRedisFailOpenDecidesInProcessWithinTheTimeout) {
