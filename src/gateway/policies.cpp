@@ -288,18 +288,25 @@ asio::awaitable<void> Policies::flush_stores(ThreadState* t, limits::RedisClient
   std::vector<ThreadState::Store> stores;
   stores.swap(t->unsent_stores);
   t->store_flush_scheduled = false;
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
-  keys.reserve(stores.size());
-  args.reserve(2 * stores.size());
-  for (auto& s : stores) {
-    keys.push_back(std::move(s.key));
-    args.push_back(std::move(s.value));
-    args.push_back(std::to_string(s.ttl_ms));
+  // In calls of at most kBatchBytes (answers may be up to 4 MiB each), one after another.
+  constexpr size_t kBatchBytes = 1 << 20;
+  size_t next = 0;
+  while (next < stores.size()) {
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+    size_t bytes = 0;
+    for (;
+         next < stores.size() && (keys.empty() || bytes + stores[next].value.size() <= kBatchBytes);
+         ++next) {
+      bytes += stores[next].value.size();
+      keys.push_back(std::move(stores[next].key));
+      args.push_back(std::move(stores[next].value));
+      args.push_back(std::to_string(stores[next].ttl_ms));
+    }
+    Result<limits::RespValue> reply =
+        co_await client->eval(store_script(), std::move(keys), std::move(args));
+    (void)reply;  // a failed store is a later miss, nothing more
   }
-  Result<limits::RespValue> reply =
-      co_await client->eval(store_script(), std::move(keys), std::move(args));
-  (void)reply;  // a failed store is a later miss, nothing more
 }
 
 void Policies::cache_store(const asio::any_io_executor& executor, std::string key,

@@ -199,7 +199,6 @@ openai::ApiError final_error(const http::ClientResponse& last, std::string_view 
       fmt::format("Upstream answered {} {}.", last.status, where));
 }
 
-// The principal's limits as limiter specs: requests/min, tokens/min and tokens/day per scope.
 // A deployment's rpm / tpm (litellm_params): counted for every instance sharing the counters.
 std::vector<limits::LimitSpec> deployment_specs(const DeploymentConfig& dc) {
   std::vector<limits::LimitSpec> specs;
