@@ -64,7 +64,7 @@ if fits == 1 then
       local ttl = s[1] + 2 * s[4] - now + 1000
       redis.call('PEXPIRE', KEYS[i], string.format('%.0f', ttl))
     else
-      redis.call('HINCRBY', KEYS[i], 'cur', string.format('%.0f', s[5]))
+      redis.call('HINCRBY', KEYS[i], 'cur', ARGV[3 * i])  -- the cost, as the caller wrote it
     end
   end
 end
