@@ -47,6 +47,12 @@ const std::vector<Migration>& schema_migrations() {
            "CREATE INDEX ondol_spend_logs_key ON ondol_spend_logs (key_hash, start_time)",
            "CREATE INDEX ondol_spend_logs_time ON ondol_spend_logs (start_time)",
        }},
+      {2,
+       "a generation bumped by every key change, which other instances poll",
+       {
+           "CREATE TABLE ondol_changes (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL)",
+           "INSERT INTO ondol_changes (id, generation) VALUES (1, 0)",
+       }},
   };
   return kMigrations;
 }

@@ -212,13 +212,29 @@ Result<bool> TenantStore::update_key(const KeyRecord& key) {
   }
   auto r = db_->exec(fmt::format("UPDATE ondol_keys SET {} WHERE key_hash = $1", sets), p);
   if (!r) return r.error();
+  if (r->affected > 0) bump_change_generation();
   return r->affected > 0;
 }
 
 Result<int64_t> TenantStore::delete_key(const std::string& key_hash) {
   auto r = db_->exec("DELETE FROM ondol_keys WHERE key_hash = $1", {key_hash});
   if (!r) return r.error();
+  if (r->affected > 0) bump_change_generation();
   return r->affected;
+}
+
+// Best effort: the change itself is made; if the bump fails, other instances see the change when
+// their cached entry expires (the key cache's TTL) instead of at their next poll.
+void TenantStore::bump_change_generation() {
+  auto r = db_->exec("UPDATE ondol_changes SET generation = generation + 1 WHERE id = 1");
+  (void)r;
+}
+
+Result<int64_t> TenantStore::change_generation() {
+  auto r = db_->exec("SELECT generation FROM ondol_changes WHERE id = 1");
+  if (!r) return r.error();
+  if (r->rows.empty()) return make_error("ondol_changes has no row");
+  return int_or(r->rows[0][0], 0);
 }
 
 Result<std::vector<KeyRecord>> TenantStore::list_keys(const KeyFilter& f) {

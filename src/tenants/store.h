@@ -45,6 +45,9 @@ class TenantStore {
   // Writes every field of the record (read, change, write). Returns false if the key is gone.
   Result<bool> update_key(const KeyRecord& key);
   Result<int64_t> delete_key(const std::string& key_hash);
+  // A counter that update_key and delete_key raise: an instance that sees it change drops its
+  // cached keys, so a key changed on another instance stops answering as before within a poll.
+  Result<int64_t> change_generation();
   Result<std::vector<KeyRecord>> list_keys(const KeyFilter& filter);
 
   Status insert_user(const UserRecord& user);  // fails if the user_id exists
@@ -62,6 +65,7 @@ class TenantStore {
   SqlConnection& connection() { return *db_; }
 
  private:
+  void bump_change_generation();
   Status add_spend(const char* table, const char* id_column, const std::string& id, double cost,
                    int64_t now);
   std::unique_ptr<SqlConnection> db_;

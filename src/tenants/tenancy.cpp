@@ -109,7 +109,9 @@ Result<std::unique_ptr<Tenancy>> Tenancy::open(TenancyOptions options) {
   t->dialect_ = (*store)->connection().dialect();
   t->spend_logs_enabled_ = options.spend_logs_enabled;
   t->store_ = std::move(*store);
+  if (auto g = t->store_->change_generation()) t->seen_generation_ = *g;
   t->cache_.set_ttl(options.key_cache_ttl);
+  t->change_poll_ms_ = options.change_poll.count();
   t->tiers_ = std::make_shared<const Tiers>(std::move(options.tiers));
   auto log = SpendLog::start(std::move(*spend_store),
                              {.spool_dir = options.spool_dir,
@@ -148,7 +150,22 @@ void Tenancy::note_db(bool ok) {
   if (!was && ok) log::info(kComponent, "database available again", {});
 }
 
+void Tenancy::poll_changes() {
+  if (change_poll_ms_ <= 0) return;
+  int64_t now = now_ms();
+  int64_t due = next_change_poll_ms_.load(std::memory_order_relaxed);
+  if (now < due || !next_change_poll_ms_.compare_exchange_strong(due, now + change_poll_ms_))
+    return;
+  boost::asio::post(db_thread_, [this] {
+    Result<int64_t> g = store_->change_generation();
+    if (!g) return;  // the database is away: cached keys keep answering
+    if (seen_generation_ >= 0 && *g != seen_generation_) cache_.clear();
+    seen_generation_ = *g;
+  });
+}
+
 boost::asio::awaitable<KeyResolution> Tenancy::resolve(std::string presented_key) {
+  poll_changes();
   std::string hash = hash_key(presented_key);
   KeyCache::Lookup cached = cache_.find(hash, KeyCache::Clock::now());
   if (cached.entry && cached.fresh) co_return check(cached.entry);

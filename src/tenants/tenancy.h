@@ -43,6 +43,8 @@ struct TenancyOptions {
   std::string database_url;  // "postgresql://..." or a SQLite file path
   std::string spool_dir;     // the spend log's durable queue
   std::chrono::milliseconds key_cache_ttl{5000};
+  // How often to look for key changes made by other instances (change_generation); 0: never.
+  std::chrono::milliseconds change_poll{1000};
   std::chrono::milliseconds spend_flush_interval{200};
   bool spend_logs_enabled = true;
   Tiers tiers;
@@ -88,6 +90,9 @@ class Tenancy {
  private:
   Tenancy() = default;
   void note_db(bool ok);
+  // At most once per change_poll, asks the database thread for the change generation and
+  // drops every cached key when it moved (a key changed on another instance). Never waits.
+  void poll_changes();
 
   std::unique_ptr<TenantStore> store_;  // used on db_thread_ only
   std::unique_ptr<SpendLog> spend_log_;
@@ -96,6 +101,9 @@ class Tenancy {
   std::shared_ptr<const Tiers> tiers_;
   std::atomic<bool> db_up_{true};
   std::atomic<int64_t> db_failed_at_ms_{0};
+  std::atomic<int64_t> next_change_poll_ms_{0};
+  int64_t seen_generation_ = -1;  // on db_thread_ only; -1: not read yet
+  int64_t change_poll_ms_ = 1000;
   std::string dialect_;
   bool spend_logs_enabled_ = true;
   boost::asio::thread_pool db_thread_{1};

@@ -224,6 +224,21 @@ async function postgresScenario(h, pg) {
     const key = await generate(a, { models: ['priced'] });
     assert.equal(await status(chat(b, key)), 200, 'a key generated on one instance works on another');
 
+    // A key blocked on one instance is refused by the other within about a second, however long
+    // that one caches keys: it polls the store's change generation.
+    {
+      const settings = { database_url: pg.url, user_api_key_cache_ttl: 600 };
+      const c = await h.gateway(config({ settings }));
+      const d = await h.gateway(config({ settings }));
+      const shared = await generate(c, { models: ['priced'] });
+      assert.equal(await status(chat(d, shared)), 200);
+      assert.equal((await admin(c, 'POST', '/key/block', { key: shared })).status, 200);
+      const started = Date.now();
+      await waitFor(async () => (await status(chat(d, shared))) === 403,
+        { what: 'the other instance refuses the blocked key', timeoutMs: 5000 });
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    }
+
     // Load on both instances while PostgreSQL restarts.
     let sent = 1;
     let failed = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "../limits/co_run.h"
 #include "postgres_server.h"
@@ -57,8 +58,10 @@ Status add_key(Tenancy& t, boost::asio::io_context& io, KeyRecord k) {
 
 TEST(Tenancy, ResolvesChecksAndInvalidates) {
   TempDir dir;
-  auto t = Tenancy::open({.database_url = dir.path + "/t.db", .spool_dir = dir.path + "/spool",
-                          .key_cache_ttl = 60s});
+  auto t = Tenancy::open({.database_url = dir.path + "/t.db",
+                          .spool_dir = dir.path + "/spool",
+                          .key_cache_ttl = 60s,
+                          .change_poll = 0ms});
   ASSERT_TRUE(t.ok()) << t.error().message;
   boost::asio::io_context io;
   std::string key = generate_key();
@@ -79,6 +82,43 @@ TEST(Tenancy, ResolvesChecksAndInvalidates) {
   ASSERT_TRUE(*co_run(io, (*t)->run(std::move(expire))));
   (*t)->invalidate(k.key_hash);
   EXPECT_EQ(co_run(io, (*t)->resolve(key)).status, KeyStatus::Expired);
+}
+
+TEST(Tenancy, AKeyChangedByAnotherInstanceIsDroppedAtTheNextPoll) {
+  TempDir dir;
+  const std::string db = dir.path + "/shared.db";
+  auto a = Tenancy::open({.database_url = db,
+                          .spool_dir = dir.path + "/spool-a",
+                          .key_cache_ttl = 60s,
+                          .change_poll = 0ms});
+  auto b = Tenancy::open({.database_url = db,
+                          .spool_dir = dir.path + "/spool-b",
+                          .key_cache_ttl = 60s,
+                          .change_poll = 50ms});
+  ASSERT_TRUE(a.ok() && b.ok());
+  boost::asio::io_context io;
+  std::string key = generate_key();
+  KeyRecord k{.key_hash = hash_key(key), .key_name = key_display(key)};
+  ASSERT_TRUE(add_key(**a, io, k).ok());
+  EXPECT_EQ(co_run(io, (*b)->resolve(key)).status, KeyStatus::Ok);  // cached by b for 60 s
+  k.blocked = true;
+  auto block = [k](TenantStore& s) { return s.update_key(k); };
+  ASSERT_TRUE(*co_run(io, (*a)->run(std::move(block))));  // on a, which b knows nothing of
+  KeyStatus seen = KeyStatus::Ok;
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (seen == KeyStatus::Ok && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    seen = co_run(io, (*b)->resolve(key)).status;
+  }
+  EXPECT_EQ(seen, KeyStatus::Blocked) << "b polls the change generation and drops its cache";
+  auto deleted = [k](TenantStore& s) { return s.delete_key(k.key_hash); };
+  ASSERT_EQ(*co_run(io, (*a)->run(std::move(deleted))), 1);
+  deadline = std::chrono::steady_clock::now() + 3s;
+  while (seen != KeyStatus::Unknown && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    seen = co_run(io, (*b)->resolve(key)).status;
+  }
+  EXPECT_EQ(seen, KeyStatus::Unknown);
 }
 
 TEST(Tenancy, SeenKeysSurviveADatabaseOutage) {
