@@ -135,6 +135,7 @@ Status Gateway::open_tenancy(const GatewayConfig& config) {
   auto t = tenants::Tenancy::open(std::move(o));
   if (!t) return make_error("tenant store: " + t.error().message);
   tenancy_ = std::move(*t);
+  tenancy_->declare_metrics(registry_);
   auto master = std::make_shared<Principal>();
   master->kind = Principal::Kind::MasterKey;
   master->usage_sink = tenancy_->spend_sink();

@@ -175,6 +175,7 @@ void SpendLog::record(SpendRecord r) {
     std::lock_guard lock(mu_);
     if (pending_.size() >= options_.max_in_memory) {
       num_dropped_.fetch_add(1);
+      if (auto* c = dropped_counter_.load()) c->inc();
       return;
     }
     pending_.push_back(std::move(r));
@@ -238,6 +239,7 @@ bool SpendLog::drain() {
     if (!target_up_.exchange(true))
       log::info(kComponent, "database back; writing spooled spend records", {});
     num_written_.fetch_add(*written);
+    if (auto* c = written_counter_.load()) c->inc(static_cast<double>(*written));
     std::error_code ec;
     fs::remove(segment, ec);
   }
@@ -273,9 +275,11 @@ void SpendLog::run() {
         auto written = store_->write_spend(batch);
         if (!written) {
           num_dropped_.fetch_add(static_cast<int64_t>(batch.size()));
+          if (auto* c = dropped_counter_.load()) c->inc(static_cast<double>(batch.size()));
           log::error(kComponent, "spend records lost", {{"count", int64_t(batch.size())}});
         } else {
           num_written_.fetch_add(*written);
+          if (auto* c = written_counter_.load()) c->inc(static_cast<double>(*written));
         }
       }
     }

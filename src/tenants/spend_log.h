@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics/registry.h"
 #include "gateway/principal.h"
 #include "tenants/records.h"
 #include "tenants/store.h"
@@ -56,6 +57,11 @@ class SpendLog final : public gateway::UsageSink {
   void stop();
 
   bool target_up() const { return target_up_.load(); }
+  // Also counted in these, when set (ondol_spend_log_records_total{outcome}).
+  void set_counters(metrics::Counter* written, metrics::Counter* dropped) {
+    written_counter_.store(written);
+    dropped_counter_.store(dropped);
+  }
   int64_t num_written() const { return num_written_.load(); }
   int64_t num_dropped() const { return num_dropped_.load(); }
   const std::string& spool_dir() const { return options_.spool_dir; }
@@ -75,6 +81,8 @@ class SpendLog final : public gateway::UsageSink {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable flushed_cv_;
+  std::atomic<metrics::Counter*> written_counter_{nullptr};
+  std::atomic<metrics::Counter*> dropped_counter_{nullptr};
   std::vector<SpendRecord> pending_;  // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
   bool flush_requested_ = false;      // guarded by mu_

@@ -143,7 +143,26 @@ std::shared_ptr<const Tiers> Tenancy::tiers() const {
   return tiers_;
 }
 
+void Tenancy::declare_metrics(metrics::Registry& registry) {
+  auto& up = registry.gauge("ondol_tenant_db_up",
+                            "1 when the last key lookup or health check reached the tenant store");
+  auto& lookups = registry.counter(
+      "ondol_key_cache_lookups_total",
+      "Virtual-key lookups answered from the in-process cache (hit) or the database (miss)",
+      {"result"});
+  auto& records =
+      registry.counter("ondol_spend_log_records_total",
+                       "Spend-log records written to the database, or dropped", {"outcome"});
+  metrics::Gauge* g = up.with({});
+  g->set(db_up_.load() ? 1 : 0);
+  db_up_gauge_.store(g);
+  cache_hits_.store(lookups.with({"hit"}));
+  cache_misses_.store(lookups.with({"miss"}));
+  spend_log_->set_counters(records.with({"written"}), records.with({"dropped"}));
+}
+
 void Tenancy::note_db(bool ok) {
+  if (auto* g = db_up_gauge_.load()) g->set(ok ? 1 : 0);
   bool was = db_up_.exchange(ok);
   if (!ok) db_failed_at_ms_.store(now_ms());
   if (was && !ok) log::error(kComponent, "database unavailable; cached keys keep working", {});
@@ -168,6 +187,7 @@ boost::asio::awaitable<KeyResolution> Tenancy::resolve(std::string presented_key
   poll_changes();
   std::string hash = hash_key(presented_key);
   KeyCache::Lookup cached = cache_.find(hash, KeyCache::Clock::now());
+  if (auto* c = (cached.entry && cached.fresh ? cache_hits_ : cache_misses_).load()) c->inc();
   if (cached.entry && cached.fresh) co_return check(cached.entry);
   bool recently_down = !db_up_.load() && now_ms() - db_failed_at_ms_.load() < kOutageRecheckMs;
   if (cached.entry && recently_down) co_return check(cached.entry);

@@ -86,6 +86,9 @@ class Tenancy {
   // Pings the database (on its thread) and updates db_up().
   boost::asio::awaitable<bool> check_db();
   const std::string& dialect() const { return dialect_; }
+  // ondol_tenant_db_up, ondol_key_cache_lookups_total{result="hit|miss"} and
+  // ondol_spend_log_records_total{outcome="written|dropped"}.
+  void declare_metrics(metrics::Registry& registry);
 
  private:
   Tenancy() = default;
@@ -102,6 +105,9 @@ class Tenancy {
   std::atomic<bool> db_up_{true};
   std::atomic<int64_t> db_failed_at_ms_{0};
   std::atomic<int64_t> next_change_poll_ms_{0};
+  std::atomic<metrics::Gauge*> db_up_gauge_{nullptr};
+  std::atomic<metrics::Counter*> cache_hits_{nullptr};
+  std::atomic<metrics::Counter*> cache_misses_{nullptr};
   int64_t seen_generation_ = -1;  // on db_thread_ only; -1: not read yet
   int64_t change_poll_ms_ = 1000;
   std::string dialect_;

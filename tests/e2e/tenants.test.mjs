@@ -166,6 +166,19 @@ e2eTest('spend from per-model prices appears in /key/info and /spend/logs', asyn
   assert.ok(Math.abs(userInfo.body.user_info.spend - expected) < 1e-9);
   const teamInfo = await admin(gw, 'GET', '/team/info?team_id=team-a');
   assert.ok(Math.abs(teamInfo.body.team_info.spend - expected) < 1e-9);
+
+  // The tenant store in /metrics: up, key lookups by cache result, spend records written.
+  const text = await (await gw.fetch('/metrics')).text();
+  const sample = (series) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    assert.ok(line, `${series} in /metrics`);
+    return Number(line.split(' ')[1]);
+  };
+  assert.equal(sample('ondol_tenant_db_up'), 1);
+  assert.ok(sample('ondol_key_cache_lookups_total{result="miss"}') >= 1, 'the first lookup');
+  assert.ok(sample('ondol_key_cache_lookups_total{result="hit"}') >= 2, 'later ones from cache');
+  assert.equal(sample('ondol_spend_log_records_total{outcome="written"}'), 3);
+  assert.equal(sample('ondol_spend_log_records_total{outcome="dropped"}'), 0);
 });
 
 async function startPostgres(h) {
@@ -258,6 +271,8 @@ async function postgresScenario(h, pg) {
     await sleep(1000);
     const during = await admin(b, 'GET', '/health');
     assert.equal(during.body.db, 'disconnected');
+    const metrics = await (await b.fetch('/metrics')).text();
+    assert.match(metrics, /^ondol_tenant_db_up 0$/m, 'the outage shows in /metrics');
     await pg.start();
     await sleep(500);
     stop = true;
