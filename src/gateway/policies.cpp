@@ -186,7 +186,8 @@ asio::awaitable<bool> Policies::check_redis() {
   Result<limits::RespValue> reply = co_await t.limits_client->command(std::move(args));
   bool ok = reply && !reply->is_error();
   if (ok) stats_.record_success();
-  else stats_.record_error();
+  else
+    stats_.record_error(reply ? std::string_view(reply->str) : reply.error().message);
   co_return ok;
 }
 

@@ -7,13 +7,17 @@
 #include <fmt/format.h>
 #include <openssl/sha.h>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl.hpp>
 
 namespace ondol::limits {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace ssl = boost::asio::ssl;
 using asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -62,8 +66,36 @@ struct Pending {
 // oldest outstanding caller. Read and write completions hold the connection alive; once
 // `closed`, they touch nothing else (the client may be gone).
 struct Connection : std::enable_shared_from_this<Connection> {
-  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
-  tcp::socket socket;
+  explicit Connection(tcp::socket s) : plain(std::make_unique<tcp::socket>(std::move(s))) {}
+  Connection(std::unique_ptr<TlsStream> s, std::shared_ptr<ssl::context> c)
+      : tls(std::move(s)), tls_context(std::move(c)) {}
+
+  template <class Buffer, class Handler>
+  void read_some(const Buffer& buffer, Handler&& handler) {
+    if (tls)
+      tls->async_read_some(buffer, std::forward<Handler>(handler));
+    else
+      plain->async_read_some(buffer, std::forward<Handler>(handler));
+  }
+  template <class Buffer, class Handler>
+  void write(const Buffer& buffer, Handler&& handler) {
+    if (tls)
+      asio::async_write(*tls, buffer, std::forward<Handler>(handler));
+    else
+      asio::async_write(*plain, buffer, std::forward<Handler>(handler));
+  }
+  // No TLS close_notify: the connection is dropped (a failure or the client going away).
+  void close() {
+    boost::system::error_code ec;
+    if (tls)
+      tls->next_layer().socket().close(ec);
+    else
+      plain->close(ec);
+  }
+
+  std::unique_ptr<tcp::socket> plain;  // one of plain and tls
+  std::unique_ptr<TlsStream> tls;
+  std::shared_ptr<ssl::context> tls_context;
   std::string rbuf;
   std::array<char, kReadChunkBytes> chunk{};
   std::string wbuf;     // commands not yet handed to the socket
@@ -83,10 +115,37 @@ void complete(Pending& p) {
 
 Result<RedisConfig> parse_redis_url(std::string_view url) {
   RedisConfig c;
-  constexpr std::string_view kScheme = "redis://";
-  if (url.starts_with("rediss://")) return make_error("rediss:// (TLS to Redis) is not supported");
-  if (!url.starts_with(kScheme)) return make_error("a Redis URL starts with redis://");
-  std::string_view rest = url.substr(kScheme.size());
+  std::string_view rest;
+  if (url.starts_with("rediss://")) {
+    c.tls = true;
+    rest = url.substr(9);
+  } else if (url.starts_with("redis://")) {
+    rest = url.substr(8);
+  } else {
+    return make_error("a Redis URL starts with redis:// or rediss://");
+  }
+  if (size_t q = rest.find('?'); q != std::string_view::npos) {
+    std::string_view query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    while (!query.empty()) {
+      size_t amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+      size_t eq = pair.find('=');
+      std::string_view name = pair.substr(0, eq);
+      auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+      if (!value) return make_error("bad percent escape in the Redis URL's query");
+      if (name == "ssl_ca_certs") {
+        c.tls_ca_file = *value;
+      } else if (name == "ssl_cert_reqs") {
+        if (*value != "none" && *value != "required")
+          return make_error("ssl_cert_reqs in the Redis URL is none or required");
+        c.tls_verify = *value == "required";
+      } else {
+        return make_error(fmt::format("unknown parameter '{}' in the Redis URL", name));
+      }
+    }
+  }
   if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
@@ -104,7 +163,6 @@ Result<RedisConfig> parse_redis_url(std::string_view url) {
   if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
     hostport = rest.substr(0, slash);
     std::string_view db = rest.substr(slash + 1);
-    if (size_t q = db.find('?'); q != std::string_view::npos) db = db.substr(0, q);
     if (!db.empty()) {
       auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), c.db);
       if (ec != std::errc() || p != db.data() + db.size() || c.db < 0)
@@ -152,8 +210,7 @@ struct RedisClient::Impl {
   ~Impl() {
     if (conn) {
       conn->closed = true;
-      boost::system::error_code ec;
-      conn->socket.close(ec);
+      conn->close();
     }
   }
 
@@ -175,8 +232,7 @@ struct RedisClient::Impl {
   void fail_connection(const std::shared_ptr<Connection>& c, const std::string& reason,
                        bool retryable_reason) {
     c->closed = true;
-    boost::system::error_code ec;
-    c->socket.close(ec);
+    c->close();
     bool any_final = false;
     bool head = true;
     for (const std::shared_ptr<Pending>& p : c->pending) {
@@ -197,41 +253,40 @@ struct RedisClient::Impl {
   void start_read(const std::shared_ptr<Connection>& c) {
     if (c->closed || c->read_in_flight || c->pending.empty()) return;
     c->read_in_flight = true;
-    c->socket.async_read_some(
-        asio::buffer(c->chunk), [this, c](boost::system::error_code ec, size_t n) {
-          if (c->closed) return;
-          c->read_in_flight = false;
-          if (ec) {
-            fail_connection(c, ec == asio::error::eof ? "connection closed by redis" : ec.message(),
-                            true);
-            return;
-          }
-          c->rbuf.append(c->chunk.data(), n);
-          size_t at = 0;
-          for (;;) {
-            size_t consumed = 0;
-            RespValue value;
-            std::string_view rest = std::string_view(c->rbuf).substr(at);
-            ParseStatus st = parse_reply(rest, consumed, value);
-            if (st == ParseStatus::Incomplete) break;
-            if (st == ParseStatus::Invalid || c->pending.empty()) {
-              fail_connection(c, "malformed reply", false);
-              return;
-            }
-            at += consumed;
-            std::shared_ptr<Pending> p = std::move(c->pending.front());
-            c->pending.pop_front();
-            p->ok = true;
-            p->value = std::move(value);
-            complete(*p);
-          }
-          c->rbuf.erase(0, at);
-          if (c->rbuf.size() > kMaxBufferedBytes) {
-            fail_connection(c, "malformed reply", false);
-            return;
-          }
-          start_read(c);
-        });
+    c->read_some(asio::buffer(c->chunk), [this, c](boost::system::error_code ec, size_t n) {
+      if (c->closed) return;
+      c->read_in_flight = false;
+      if (ec) {
+        fail_connection(c, ec == asio::error::eof ? "connection closed by redis" : ec.message(),
+                        true);
+        return;
+      }
+      c->rbuf.append(c->chunk.data(), n);
+      size_t at = 0;
+      for (;;) {
+        size_t consumed = 0;
+        RespValue value;
+        std::string_view rest = std::string_view(c->rbuf).substr(at);
+        ParseStatus st = parse_reply(rest, consumed, value);
+        if (st == ParseStatus::Incomplete) break;
+        if (st == ParseStatus::Invalid || c->pending.empty()) {
+          fail_connection(c, "malformed reply", false);
+          return;
+        }
+        at += consumed;
+        std::shared_ptr<Pending> p = std::move(c->pending.front());
+        c->pending.pop_front();
+        p->ok = true;
+        p->value = std::move(value);
+        complete(*p);
+      }
+      c->rbuf.erase(0, at);
+      if (c->rbuf.size() > kMaxBufferedBytes) {
+        fail_connection(c, "malformed reply", false);
+        return;
+      }
+      start_read(c);
+    });
   }
 
   // Writes what callers queued, in one write per batch: commands queued while a write is in
@@ -241,25 +296,25 @@ struct RedisClient::Impl {
     c->write_in_flight = true;
     c->writing.clear();
     std::swap(c->writing, c->wbuf);
-    asio::async_write(c->socket, asio::buffer(c->writing),
-                      [this, c](boost::system::error_code ec, size_t) {
-                        if (c->closed) return;
-                        c->write_in_flight = false;
-                        if (ec) {
-                          fail_connection(c, ec.message(), true);
-                          return;
-                        }
-                        start_write(c);
-                      });
+    c->write(asio::buffer(c->writing), [this, c](boost::system::error_code ec, size_t) {
+      if (c->closed) return;
+      c->write_in_flight = false;
+      if (ec) {
+        fail_connection(c, ec.message(), true);
+        return;
+      }
+      start_write(c);
+    });
   }
 
   // One command and its reply on a connection being set up (AUTH, SELECT), before any caller
-  // can use it.
-  asio::awaitable<RoundTrip> setup_round_trip(beast::tcp_stream& stream, std::string& rbuf,
+  // can use it. `stream` is the tcp_stream or the TLS stream over it.
+  template <class Stream>
+  asio::awaitable<RoundTrip> setup_round_trip(Stream& stream, std::string& rbuf,
                                               const std::string& wire, Clock::time_point deadline) {
     RoundTrip out;
     boost::system::error_code ec;
-    stream.expires_at(deadline);
+    beast::get_lowest_layer(stream).expires_at(deadline);
     co_await asio::async_write(stream, asio::buffer(wire),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
@@ -325,6 +380,48 @@ struct RedisClient::Impl {
     }
     stream.socket().set_option(tcp::no_delay(true), ec);
     ++connects;
+    if (!config.tls) {
+      Status st = co_await set_up(stream, deadline);
+      if (!st) {
+        co_return st;
+      }
+      stream.expires_never();
+      conn = std::make_shared<Connection>(stream.release_socket());
+      backoff = config.backoff_initial;
+      co_return Ok{};
+    }
+    Result<std::shared_ptr<ssl::context>> ctx = tls_context();
+    if (!ctx) {
+      start_backoff();
+      co_return ctx.error();
+    }
+    auto tls = std::make_unique<TlsStream>(std::move(stream), **ctx);
+    boost::system::error_code not_ip;
+    asio::ip::make_address(config.host, not_ip);
+    if (not_ip) SSL_set_tlsext_host_name(tls->native_handle(), config.host.c_str());  // SNI
+    if (config.tls_verify) tls->set_verify_callback(ssl::host_name_verification(config.host));
+    beast::get_lowest_layer(*tls).expires_at(deadline);
+    co_await tls->async_handshake(ssl::stream_base::client,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      std::string reason = ec == beast::error::timeout ? "timed out" : ec.message();
+      start_backoff();
+      co_return make_error(fmt::format("TLS handshake with redis at {}:{} failed: {}", config.host,
+                                       config.port, reason));
+    }
+    Status st = co_await set_up(*tls, deadline);
+    if (!st) {
+      co_return st;
+    }
+    beast::get_lowest_layer(*tls).expires_never();
+    conn = std::make_shared<Connection>(std::move(tls), *ctx);
+    backoff = config.backoff_initial;
+    co_return Ok{};
+  }
+
+  // AUTH and SELECT on a new connection, as configured.
+  template <class Stream>
+  asio::awaitable<Status> set_up(Stream& stream, Clock::time_point deadline) {
     std::vector<std::vector<std::string>> setup;
     if (!config.password.empty()) {
       if (config.username.empty())
@@ -344,10 +441,25 @@ struct RedisClient::Impl {
         co_return make_error(fmt::format("redis {} failed: {}", cmd[0], reason));
       }
     }
-    stream.expires_never();
-    conn = std::make_shared<Connection>(stream.release_socket());
-    backoff = config.backoff_initial;
     co_return Ok{};
+  }
+
+  // The TLS settings of this client (rediss://), made on first use.
+  Result<std::shared_ptr<ssl::context>> tls_context() {
+    if (tls_ctx) return tls_ctx;
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    boost::system::error_code ec;
+    if (!config.tls_ca_file.empty())
+      ctx->load_verify_file(config.tls_ca_file, ec);
+    else
+      ctx->set_default_verify_paths(ec);
+    if (ec)
+      return make_error(fmt::format("cannot load the CA certificates for redis ({}): {}",
+                                    config.tls_ca_file.empty() ? "system" : config.tls_ca_file,
+                                    ec.message()));
+    ctx->set_verify_mode(config.tls_verify ? ssl::verify_peer : ssl::verify_none);
+    tls_ctx = ctx;
+    return ctx;
   }
 
   // Makes sure there is a connection, opening one at a time: callers that arrive while one is
@@ -433,6 +545,7 @@ struct RedisClient::Impl {
   asio::any_io_executor executor;
   RedisConfig config;
   std::shared_ptr<Connection> conn;  // null: none open
+  std::shared_ptr<ssl::context> tls_ctx;  // rediss://: made on the first connect
   bool connecting = false;
   std::deque<std::shared_ptr<asio::steady_timer>> connect_waiters;
   Clock::time_point next_connect{};

@@ -34,13 +34,18 @@ struct RedisConfig {
   std::string username;  // ACL user; empty: AUTH with the password alone
   std::string password;  // empty: no AUTH
   int db = 0;            // SELECTed after connecting when not 0
+  bool tls = false;      // rediss://: TLS, the server's certificate checked against tls_ca_file
+                         // (or the system's CAs) and the host name, unless tls_verify is false
+  std::string tls_ca_file;
+  bool tls_verify = true;
   std::chrono::milliseconds command_timeout{100};
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
 };
 
-// redis://[[user]:password@]host[:port][/db]; the password may be percent-encoded.
-// rediss:// (TLS) is refused: not supported yet.
+// redis[s]://[[user]:password@]host[:port][/db][?ssl_ca_certs=PATH&ssl_cert_reqs=none]; the
+// password may be percent-encoded. rediss:// is TLS; the query parameters (redis-py's names) set
+// the CA file and turn verification off.
 Result<RedisConfig> parse_redis_url(std::string_view url);
 
 // A Lua script and its SHA-1, for EVALSHA.

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 
+#include "common/log.h"
 #include "common/metrics/registry.h"
 
 namespace ondol::limits {
@@ -126,19 +127,21 @@ void RedisLimiterStats::declare_metrics(metrics::Registry& registry) {
 }
 
 void RedisLimiterStats::record_success() {
-  reachable_.store(true, std::memory_order_relaxed);
+  if (!reachable_.exchange(true, std::memory_order_relaxed))
+    log::info("limits", "redis reachable again: rate limits are counted in redis", {});
   if (auto* g = up_.load()) g->set(1);
 }
 
-void RedisLimiterStats::record_error() {
-  reachable_.store(false, std::memory_order_relaxed);
+void RedisLimiterStats::record_error(std::string_view reason) {
+  if (reachable_.exchange(false, std::memory_order_relaxed))
+    log::warn("limits", "redis unreachable", {{"error", reason}});
   errors_total_.fetch_add(1, std::memory_order_relaxed);
   if (auto* g = up_.load()) g->set(0);
   if (auto* c = errors_.load()) c->inc();
 }
 
-void RedisLimiterStats::record_failure(FailMode mode) {
-  record_error();
+void RedisLimiterStats::record_failure(FailMode mode, std::string_view reason) {
+  record_error(reason);
   degraded_total_.fetch_add(1, std::memory_order_relaxed);
   auto* d = mode == FailMode::Open ? degraded_open_.load() : degraded_closed_.load();
   if (d) d->inc();
@@ -150,8 +153,9 @@ RedisLimiter::RedisLimiter(RedisClient& client, LocalLimiter* fallback, RedisLim
   assert(fallback_ != nullptr || options_.fail_mode == FailMode::Closed);
 }
 
-Decision RedisLimiter::unreachable(const std::vector<LimitSpec>& limits, int64_t estimated_tokens) {
-  stats_.record_failure(options_.fail_mode);
+Decision RedisLimiter::unreachable(const std::vector<LimitSpec>& limits, int64_t estimated_tokens,
+                                   std::string_view reason) {
+  stats_.record_failure(options_.fail_mode, reason);
   Decision d;
   if (options_.fail_mode == FailMode::Open && fallback_ != nullptr) {
     d = fallback_->try_acquire(limits, estimated_tokens);
@@ -199,13 +203,18 @@ boost::asio::awaitable<RedisLimiter::AcquireAndGet> RedisLimiter::acquire_and_ge
   Result<RespValue> reply =
       co_await client_.eval(acquire_script(), std::move(keys), std::move(args));
   const size_t expected = 2 + 3 * limits.size() + (get ? 1 : 0);
-  if (!reply.ok() || reply->type != RespType::Array || reply->elements.size() != expected) {
-    out.decision = unreachable(limits, estimated_tokens);
+  if (!reply.ok()) {
+    out.decision = unreachable(limits, estimated_tokens, reply.error().message);
+    co_return out;
+  }
+  if (reply->type != RespType::Array || reply->elements.size() != expected) {
+    std::string_view why = reply->is_error() ? std::string_view(reply->str) : "unexpected reply";
+    out.decision = unreachable(limits, estimated_tokens, why);
     co_return out;
   }
   for (size_t i = 0; i < 2 + 3 * limits.size(); ++i) {
     if (reply->elements[i].type != RespType::Integer) {
-      out.decision = unreachable(limits, estimated_tokens);
+      out.decision = unreachable(limits, estimated_tokens, "unexpected reply");
       co_return out;
     }
   }
@@ -279,7 +288,7 @@ boost::asio::awaitable<void> RedisLimiter::send_settlements(std::vector<Settleme
       co_await client_.eval(settle_script(), std::move(keys), std::move(args));
   // A lost settlement leaves the estimate charged: the limit errs on the safe side.
   if (!reply.ok() || reply->is_error()) {
-    stats_.record_error();
+    stats_.record_error(reply.ok() ? std::string_view(reply->str) : reply.error().message);
   } else {
     stats_.record_success();
   }

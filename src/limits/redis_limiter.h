@@ -45,9 +45,11 @@ class RedisLimiterStats {
   // ondol_rate_limit_degraded_total{mode}, kept up to date from then on.
   void declare_metrics(metrics::Registry& registry);
 
+  // The first success after a failure, and the first failure after a success, are logged.
   void record_success();
-  void record_error();                 // a call failed
-  void record_failure(FailMode mode);  // a call failed and a decision was made without Redis
+  void record_error(std::string_view reason);  // a call failed
+  // A call failed and a decision was made without Redis.
+  void record_failure(FailMode mode, std::string_view reason);
 
   bool reachable() const { return reachable_.load(std::memory_order_relaxed); }
   uint64_t errors_total() const { return errors_total_.load(std::memory_order_relaxed); }
@@ -104,7 +106,8 @@ class RedisLimiter final : public Limiter {
   static const LuaScript& settle_script();
 
  private:
-  Decision unreachable(const std::vector<LimitSpec>& limits, int64_t estimated_tokens);
+  Decision unreachable(const std::vector<LimitSpec>& limits, int64_t estimated_tokens,
+                       std::string_view reason);
   // One script call settling `entries` (counter key with prefix, window_ms, window start, delta).
   struct Settlement {
     std::string key;  // prefixed counter key

@@ -3,11 +3,15 @@
 // sharing a real redis-server admit exactly the limit; Redis outages in both fail modes; a full
 // admission queue answers 503 at once; cached answers, streamed and across instances.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 import { e2eTest, sleep, waitFor } from './lib/harness.mjs';
 import { httpDeployment, mockDeployment } from './lib/config.mjs';
+import { makeTestPki } from './lib/external.mjs';
 import { startRedis } from './lib/redis.mjs';
 
+const run = promisify(execFile);
 const kMessages = [{ role: 'user', content: 'hello there' }];
 
 function chat(gw, body, headers = {}) {
@@ -88,6 +92,44 @@ e2eTest('three instances sharing redis admit exactly the limit in total', { time
     assert.equal(refused, 18);
     const health = await (await gws[0].fetch('/health')).json();
     assert.equal(health.redis, 'connected');
+  });
+
+e2eTest('rediss://: limits and the cache over TLS, the certificate checked', { timeout: 40_000 },
+  async (h) => {
+    const pki = await makeTestPki(h.dir);
+    const redis = await startRedis(h, { tls: pki });
+    const gw = await h.gateway({
+      model_list: [mockDeployment('m', { rpm: 3 })],
+      router_settings: { redis_url: redis.url },
+      litellm_settings: { cache: true, cache_params: { type: 'redis' } },
+    });
+    await awayFromMinuteEdge();
+    const statuses = [];
+    for (let i = 0; i < 4; ++i) {
+      const r = await chat(gw, { temperature: 0, messages: [{ role: 'user', content: `tls ${i}` }] });
+      await r.text();
+      statuses.push(r.status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429], 'the rpm of 3 counted in Redis over TLS');
+    assert.equal((await (await gw.fetch('/health')).json()).redis, 'connected');
+    const { stdout } = await run('redis-cli', [...redis.cliArgs(), '--scan', '--pattern', 'ondol:*']);
+    assert.match(stdout, /ondol:rl:deployment:/, 'counters in the TLS Redis');
+    await waitFor(async () => {
+      const keys = (await run('redis-cli', [...redis.cliArgs(), '--scan', '--pattern', 'ondol:cache:*'])).stdout;
+      return keys.trim().split('\n').filter(Boolean).length === 3;
+    }, { what: 'three cached answers in the TLS Redis' });
+
+    // Without the CA the server's certificate is not trusted: fail-open, and /health says so.
+    const untrusted = await h.gateway({
+      model_list: [mockDeployment('m', { rpm: 3 })],
+      router_settings: { redis_url: `rediss://127.0.0.1:${redis.port}/0`, redis_timeout: 0.5 },
+    });
+    const r = await chat(untrusted);
+    assert.equal(r.status, 200, 'fail-open admits');
+    await r.text();
+    assert.equal((await (await untrusted.fetch('/health')).json()).redis, 'disconnected');
+    await waitFor(() => /"redis unreachable".*certificate verify failed/.test(untrusted.proc.output),
+      { what: 'the TLS failure in the log' });
   });
 
 e2eTest('redis down: fail-open admits, fail-closed answers 503, both recover', { timeout: 40_000 },

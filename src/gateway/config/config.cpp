@@ -154,10 +154,10 @@ Status parse_redis_settings(YamlMapping& m, std::string_view prefix, RedisSettin
     return m.source().error_at(m.line(), fmt::format("{}port must be a TCP port, got {}", prefix,
                                                      out->port));
   }
-  if (!out->url.empty() && !out->url.starts_with("redis://")) {
-    return m.source().error_at(m.line(), fmt::format("{}url must start with redis:// (rediss:// "
-                                                     "is not supported)",
-                                                     prefix));
+  if (!out->url.empty() && !out->url.starts_with("redis://") &&
+      !out->url.starts_with("rediss://")) {
+    return m.source().error_at(
+        m.line(), fmt::format("{}url must start with redis:// or rediss:// (TLS)", prefix));
   }
   return Ok{};
 }

@@ -80,7 +80,22 @@ TEST(RedisUrl, ParsesHostPortPasswordAndDatabase) {
   EXPECT_EQ(v6->host, "::1");
   EXPECT_EQ(v6->port, 7000);
 
-  EXPECT_FALSE(parse_redis_url("rediss://h:6379").ok());
+  EXPECT_FALSE(v6->tls);
+
+  auto tls = parse_redis_url("rediss://:pw@cache.example:6380/2?ssl_ca_certs=%2Fetc%2Fca.pem");
+  ASSERT_TRUE(tls.ok()) << tls.error().message;
+  EXPECT_TRUE(tls->tls);
+  EXPECT_TRUE(tls->tls_verify);
+  EXPECT_EQ(tls->tls_ca_file, "/etc/ca.pem");
+  EXPECT_EQ(tls->host, "cache.example");
+  EXPECT_EQ(tls->port, 6380);
+  EXPECT_EQ(tls->db, 2);
+  auto unchecked = parse_redis_url("rediss://h?ssl_cert_reqs=none");
+  ASSERT_TRUE(unchecked.ok());
+  EXPECT_FALSE(unchecked->tls_verify);
+  EXPECT_EQ(unchecked->port, 6379);
+  EXPECT_FALSE(parse_redis_url("rediss://h?ssl_cert_reqs=maybe").ok());
+  EXPECT_FALSE(parse_redis_url("redis://h/0?unknown=1").ok()) << "a typo is not ignored";
   EXPECT_FALSE(parse_redis_url("http://h:6379").ok());
   EXPECT_FALSE(parse_redis_url("redis://h:70000").ok());
   EXPECT_FALSE(parse_redis_url("redis://h:6379/x").ok());
