@@ -20,10 +20,10 @@ using tenants::Limits;
 using tenants::TenantStore;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-constexpr std::string_view kPaths[] = {"/key/generate", "/key/info",   "/key/update",
-                                       "/key/delete",   "/key/list",   "/key/block",
-                                       "/key/unblock",  "/user/new",   "/user/info",
-                                       "/team/new",     "/team/info",  "/spend/logs"};
+constexpr std::string_view kPaths[] = {
+    "/key/generate", "/key/info",   "/key/update",   "/key/delete",  "/key/list", "/key/block",
+    "/key/unblock",  "/user/new",   "/user/info",    "/user/update", "/team/new", "/team/info",
+    "/team/update",  "/team/block", "/team/unblock", "/spend/logs"};
 constexpr std::string_view kGetPaths[] = {"/key/info", "/key/list", "/user/info", "/team/info",
                                           "/spend/logs"};
 
@@ -443,6 +443,34 @@ Reply user_new(TenantStore& store, const Edit& e) {
   return {200, buf.GetString()};
 }
 
+Reply user_info(TenantStore& store, const std::string& user_id);
+
+// A user's or team's limits changed: its keys' cached principals carry them.
+Reply user_update(TenantStore& store, tenants::Tenancy& tenancy, const Edit& e) {
+  if (!e.user_id || e.user_id->empty()) return bad_request("'user_id' is required.", "user_id");
+  auto u = store.find_user(*e.user_id);
+  if (!u) return db_error(u.error());
+  if (!*u) return not_found("User not found.");
+  if (e.team_id) {
+    auto team = store.find_team(*e.team_id);
+    if (!team) return db_error(team.error());
+    if (!*team) return bad_request(fmt::format("Team '{}' does not exist.", *e.team_id), "team_id");
+  }
+  tenants::UserRecord record = std::move(**u);
+  int64_t now = tenants::now_ms();
+  if (e.user_email) record.user_email = e.user_email;
+  if (e.team_id) record.team_id = e.team_id;
+  if (e.tier) record.tier = e.tier;
+  if (e.models) record.models = *e.models;
+  if (e.metadata) record.metadata = *e.metadata;
+  apply_limits(e, record.limits, now);
+  auto updated = store.update_user(record, now);
+  tenancy.invalidate_all();
+  if (!updated) return db_error(updated.error());
+  if (!*updated) return not_found("User not found.");
+  return user_info(store, record.user_id);
+}
+
 Reply user_info(TenantStore& store, const std::string& user_id) {
   auto u = store.find_user(user_id);
   if (!u) return db_error(u.error());
@@ -505,6 +533,31 @@ Reply team_new(TenantStore& store, const Edit& e) {
   Writer w(buf);
   w.StartObject();
   write_team(w, t);
+  w.EndObject();
+  return {200, buf.GetString()};
+}
+
+Reply team_update(TenantStore& store, tenants::Tenancy& tenancy, const Edit& e) {
+  if (!e.team_id || e.team_id->empty()) return bad_request("'team_id' is required.", "team_id");
+  auto t = store.find_team(*e.team_id);
+  if (!t) return db_error(t.error());
+  if (!*t) return not_found("Team not found.");
+  tenants::TeamRecord record = std::move(**t);
+  int64_t now = tenants::now_ms();
+  if (e.team_alias) record.team_alias = e.team_alias;
+  if (e.tier) record.tier = e.tier;
+  if (e.models) record.models = *e.models;
+  if (e.metadata) record.metadata = *e.metadata;
+  if (e.blocked) record.blocked = *e.blocked;
+  apply_limits(e, record.limits, now);
+  auto updated = store.update_team(record, now);
+  tenancy.invalidate_all();
+  if (!updated) return db_error(updated.error());
+  if (!*updated) return not_found("Team not found.");
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  write_team(w, record);
   w.EndObject();
   return {200, buf.GetString()};
 }
@@ -678,6 +731,11 @@ Reply dispatch(TenantStore& store, tenants::Tenancy& tenancy, std::string_view p
   if (path == "/key/generate") return key_generate(store, e);
   if (path == "/user/new") return user_new(store, e);
   if (path == "/team/new") return team_new(store, e);
+  if (path == "/user/update") return user_update(store, tenancy, e);
+  if (path == "/team/block" || path == "/team/unblock") {
+    e = Edit{.team_id = e.team_id, .blocked = path == "/team/block"};
+  }
+  if (path.starts_with("/team/")) return team_update(store, tenancy, e);
   // /key/update, /key/block, /key/unblock: the key is in the body.
   if (!e.key || e.key->empty()) return bad_request("'key' is required.", "key");
   if (path == "/key/block") e = Edit{.key = e.key, .blocked = true};

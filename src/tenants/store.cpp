@@ -193,11 +193,11 @@ Result<std::optional<KeyRecord>> TenantStore::find_key_by_alias(const std::strin
   return std::optional<KeyRecord>(read_key(r->rows[0]));
 }
 
-Result<bool> TenantStore::update_key(const KeyRecord& key) {
-  std::vector<SqlValue> p = key_params(key);
+namespace {
+
+// "b = $2, c = $3, ..." for every column of `columns` but the first, which is $1 (the WHERE).
+std::string set_all_but_first(const std::string& columns) {
   std::string sets;
-  std::string columns = kKeyColumns;
-  // Every column but key_hash ($1).
   int index = 0;
   size_t begin = 0;
   while (begin < columns.size()) {
@@ -205,12 +205,19 @@ Result<bool> TenantStore::update_key(const KeyRecord& key) {
     if (end == std::string::npos) end = columns.size();
     std::string name = columns.substr(begin, end - begin);
     name.erase(0, name.find_first_not_of(' '));
-    ++index;
-    if (name != "key_hash")
-      sets += fmt::format("{}{} = ${}", sets.empty() ? "" : ", ", name, index);
+    if (++index > 1) sets += fmt::format("{}{} = ${}", index > 2 ? ", " : "", name, index);
     begin = end + 1;
   }
-  auto r = db_->exec(fmt::format("UPDATE ondol_keys SET {} WHERE key_hash = $1", sets), p);
+  return sets;
+}
+
+}  // namespace
+
+Result<bool> TenantStore::update_key(const KeyRecord& key) {
+  std::vector<SqlValue> p = key_params(key);
+  auto r = db_->exec(
+      fmt::format("UPDATE ondol_keys SET {} WHERE key_hash = $1", set_all_but_first(kKeyColumns)),
+      p);
   if (!r) return r.error();
   if (r->affected > 0) bump_change_generation();
   return r->affected > 0;
@@ -272,6 +279,24 @@ Status TenantStore::insert_user(const UserRecord& u) {
   return Ok{};
 }
 
+Result<bool> TenantStore::update_user(const UserRecord& u, int64_t now_ms) {
+  std::vector<SqlValue> p = {u.user_id,
+                             u.user_email,
+                             u.team_id,
+                             u.tier,
+                             models_json(u.models),
+                             u.metadata,
+                             std::to_string(u.created_at_ms),
+                             std::to_string(now_ms)};
+  push_limits(p, u.limits);
+  auto r = db_->exec(
+      fmt::format("UPDATE ondol_users SET {} WHERE user_id = $1", set_all_but_first(kUserColumns)),
+      p);
+  if (!r) return r.error();
+  if (r->affected > 0) bump_change_generation();
+  return r->affected > 0;
+}
+
 Result<std::optional<UserRecord>> TenantStore::find_user(const std::string& user_id) {
   auto r = db_->exec(fmt::format("SELECT {} FROM ondol_users WHERE user_id = $1", kUserColumns),
                      {user_id});
@@ -300,6 +325,24 @@ Status TenantStore::insert_team(const TeamRecord& t) {
                      p);
   if (!r) return r.error();
   return Ok{};
+}
+
+Result<bool> TenantStore::update_team(const TeamRecord& t, int64_t now_ms) {
+  std::vector<SqlValue> p = {t.team_id,
+                             t.team_alias,
+                             t.tier,
+                             models_json(t.models),
+                             t.metadata,
+                             t.blocked ? "1" : "0",
+                             std::to_string(t.created_at_ms),
+                             std::to_string(now_ms)};
+  push_limits(p, t.limits);
+  auto r = db_->exec(
+      fmt::format("UPDATE ondol_teams SET {} WHERE team_id = $1", set_all_but_first(kTeamColumns)),
+      p);
+  if (!r) return r.error();
+  if (r->affected > 0) bump_change_generation();
+  return r->affected > 0;
 }
 
 Result<std::optional<TeamRecord>> TenantStore::find_team(const std::string& team_id) {

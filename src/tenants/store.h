@@ -45,12 +45,15 @@ class TenantStore {
   // Writes every field of the record (read, change, write). Returns false if the key is gone.
   Result<bool> update_key(const KeyRecord& key);
   Result<int64_t> delete_key(const std::string& key_hash);
-  // A counter that update_key and delete_key raise: an instance that sees it change drops its
+  // A counter that the updates and delete_key raise: an instance that sees it change drops its
   // cached keys, so a key changed on another instance stops answering as before within a poll.
   Result<int64_t> change_generation();
   Result<std::vector<KeyRecord>> list_keys(const KeyFilter& filter);
 
   Status insert_user(const UserRecord& user);  // fails if the user_id exists
+  // Every field of the record (created_at kept, updated_at = now_ms); false when absent.
+  Result<bool> update_user(const UserRecord& user, int64_t now_ms);
+  Result<bool> update_team(const TeamRecord& team, int64_t now_ms);
   Result<std::optional<UserRecord>> find_user(const std::string& user_id);
   Status insert_team(const TeamRecord& team);
   Result<std::optional<TeamRecord>> find_team(const std::string& team_id);

@@ -181,6 +181,45 @@ e2eTest('spend from per-model prices appears in /key/info and /spend/logs', asyn
   assert.equal(sample('ondol_spend_log_records_total{outcome="dropped"}'), 0);
 });
 
+e2eTest('/user/update and /team/update, /team/block, /team/unblock apply to keys at once',
+  async (h) => {
+    const gw = await h.gateway(config({ settings: { user_api_key_cache_ttl: 600 } }));
+    assert.equal((await admin(gw, 'POST', '/team/new', { team_id: 't-upd' })).status, 200);
+    const user = await admin(gw, 'POST', '/user/new', { user_id: 'u-upd', team_id: 't-upd',
+                                                        rpm_limit: 100 });
+    assert.equal(user.status, 200, JSON.stringify(user.body));
+    const key = user.body.key;
+    assert.equal(await status(chat(gw, key)), 200);
+
+    const tighter = await admin(gw, 'POST', '/user/update', { user_id: 'u-upd', rpm_limit: 1 });
+    assert.equal(tighter.status, 200, JSON.stringify(tighter.body));
+    assert.equal(tighter.body.user_info.rpm_limit, 1);
+    assert.equal(await status(chat(gw, key)), 429, "the user's new rpm applies at once");
+    assert.equal((await admin(gw, 'POST', '/user/update', { user_id: 'u-upd', rpm_limit: 1000 }))
+      .status, 200);
+    assert.equal(await status(chat(gw, key)), 200);
+
+    assert.equal((await admin(gw, 'POST', '/team/block', { team_id: 't-upd' })).status, 200);
+    assert.equal(await status(chat(gw, key)), 403, 'a blocked team blocks its keys');
+    const unblocked = await admin(gw, 'POST', '/team/unblock', { team_id: 't-upd' });
+    assert.equal(unblocked.status, 200);
+    assert.equal(unblocked.body.blocked, false);
+    assert.equal(await status(chat(gw, key)), 200);
+
+    const models = await admin(gw, 'POST', '/team/update', { team_id: 't-upd', models: ['other'],
+                                                            team_alias: 'renamed' });
+    assert.equal(models.status, 200);
+    assert.equal(models.body.team_alias, 'renamed');
+    assert.equal(await status(chat(gw, key, 'priced')), 401, "the team's models apply");
+    assert.equal(await status(chat(gw, key, 'other')), 200);
+
+    assert.equal((await admin(gw, 'POST', '/user/update', { user_id: 'nobody' })).status, 404);
+    assert.equal((await admin(gw, 'POST', '/user/update', { rpm_limit: 1 })).status, 400);
+    assert.equal((await admin(gw, 'POST', '/user/update',
+      { user_id: 'u-upd', team_id: 'no-such-team' })).status, 400);
+    assert.equal((await admin(gw, 'POST', '/team/update', { team_id: 'nope' })).status, 404);
+  });
+
 async function startPostgres(h) {
   const dir = path.join(h.dir, 'pg');
   const port = await closedPort();
