@@ -3,6 +3,9 @@
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <random>
+
+#include <fmt/format.h>
 
 #include "common/log.h"
 
@@ -61,6 +64,7 @@ Policies::Policies(const GatewayConfig& config, metrics::Registry& registry)
       max_queue_(config.limits.max_queue),
       queue_timeout_(static_cast<int64_t>(config.limits.queue_timeout_s * 1000)),
       cache_(config.cache),
+      lease_ms_(static_cast<int64_t>(std::max(60.0, config.request_timeout_s) * 1000)),
       limits_config_(config.limits),
       generation_(g_next_generation.fetch_add(1)) {
   const LimitsConfig& l = config.limits;
@@ -215,6 +219,68 @@ limits::Admission* Policies::admission(const std::string& scope, int max_paralle
         .max_parallel = max_parallel, .max_queue = max_queue_, .queue_timeout = queue_timeout_});
   }
   return slot.get();
+}
+
+Policies::ParallelPermit::~ParallelPermit() {
+  if (limiter_ != nullptr) limiter_->release_leases_soon(executor_, scopes_, member_);
+}
+
+Policies::ParallelResult Policies::acquire_parallel_locally(
+    const std::vector<ScopeLimits>& scopes) {
+  ParallelResult out;
+  for (const ScopeLimits& l : scopes) {
+    if (!l.max_parallel_requests) continue;
+    limits::AdmissionResult r = admission(l.scope, *l.max_parallel_requests)->try_acquire();
+    if (!r.admitted()) {
+      out.admitted = false;
+      out.refused_scope = l.scope;
+      out.permit.local_.clear();  // the slots taken so far go back
+      return out;
+    }
+    out.permit.local_.push_back(std::move(r.permit));
+  }
+  return out;
+}
+
+asio::awaitable<Policies::ParallelResult> Policies::acquire_parallel(
+    const std::vector<ScopeLimits>& scopes) {
+  std::vector<std::string> names;
+  std::vector<int64_t> limits;
+  for (const ScopeLimits& l : scopes) {
+    if (!l.max_parallel_requests) continue;
+    names.push_back(l.scope);
+    limits.push_back(*l.max_parallel_requests);
+  }
+  if (names.empty()) co_return ParallelResult{};
+  if (!redis_) {
+    co_return acquire_parallel_locally(scopes);
+  }
+  auto executor = co_await asio::this_coro::executor;
+  limits::RedisLimiter& limiter = redis_limiter(thread_state(), executor);
+  // The lease's name: random, not the request id, which a client may choose (and repeat).
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string member = fmt::format("{:016x}{:016x}", rng(), rng());
+  limits::RedisLimiter::LeaseResult r =
+      co_await limiter.acquire_leases(names, limits, member, lease_ms_);
+  ParallelResult out;
+  if (!r.reached) {
+    if (!fail_closed_) {
+      co_return acquire_parallel_locally(scopes);
+    }
+    out.admitted = false;
+    out.unavailable = true;
+    co_return out;
+  }
+  if (!r.admitted) {
+    out.admitted = false;
+    out.refused_scope = names[std::min(r.refused, names.size() - 1)];
+    co_return out;
+  }
+  out.permit.limiter_ = &limiter;
+  out.permit.executor_ = executor;
+  out.permit.scopes_ = std::move(names);
+  out.permit.member_ = std::move(member);
+  co_return out;
 }
 
 std::string Policies::cache_redis_key(const std::string& key) const {

@@ -20,6 +20,7 @@
 #include "common/metrics/registry.h"
 #include "gateway/cache/response_cache.h"
 #include "gateway/config/config.h"
+#include "gateway/principal.h"
 #include "limits/admission.h"
 #include "limits/local_limiter.h"
 #include "limits/redis_client.h"
@@ -59,6 +60,38 @@ class Policies {
   // created on first use; a changed max_parallel (a reload) makes a new one.
   limits::Admission* admission(const std::string& scope, int max_parallel);
 
+  // max_parallel_requests of a caller's scopes (key, user, team, tier; refused at once, as
+  // LiteLLM does). With Redis, counted for every instance sharing it: a lease per request per
+  // scope (RedisLimiter::acquire_leases), given back when the permit goes; Redis unreachable:
+  // counted in this process (fail open) or refused (fail closed). Without Redis, in process.
+  class ParallelPermit {
+   public:
+    ParallelPermit() = default;
+    ParallelPermit(ParallelPermit&& other) noexcept
+        : local_(std::move(other.local_)),
+          limiter_(std::exchange(other.limiter_, nullptr)),
+          executor_(std::move(other.executor_)),
+          scopes_(std::move(other.scopes_)),
+          member_(std::move(other.member_)) {}
+    ParallelPermit& operator=(ParallelPermit&&) = delete;
+    ~ParallelPermit();
+
+   private:
+    friend class Policies;
+    std::vector<limits::Permit> local_;
+    limits::RedisLimiter* limiter_ = nullptr;  // its thread's, parked for the process's life
+    boost::asio::any_io_executor executor_;
+    std::vector<std::string> scopes_;
+    std::string member_;
+  };
+  struct ParallelResult {
+    bool admitted = true;
+    bool unavailable = false;  // Redis unreachable and the fail mode is closed
+    std::string refused_scope;
+    ParallelPermit permit;
+  };
+  boost::asio::awaitable<ParallelResult> acquire_parallel(const std::vector<ScopeLimits>& scopes);
+
   // The response cache. get() misses when Redis cannot answer; put() drops what cannot be
   // stored.
   bool cache_enabled() const { return cache_.enabled; }
@@ -89,6 +122,7 @@ class Policies {
   ThreadState& thread_state();
   limits::RedisClient& cache_client(ThreadState& t, const boost::asio::any_io_executor& executor);
   limits::RedisLimiter& redis_limiter(ThreadState& t, const boost::asio::any_io_executor& executor);
+  ParallelResult acquire_parallel_locally(const std::vector<ScopeLimits>& scopes);
   std::string cache_redis_key(const std::string& key) const;
   static boost::asio::awaitable<void> flush_stores(ThreadState* t, limits::RedisClient* client);
 
@@ -98,6 +132,7 @@ class Policies {
   // request's commands share writes and reads.
   bool cache_shares_limits_client_ = false;
   bool fail_closed_ = false;
+  int64_t lease_ms_ = 600'000;  // a parallel-request lease: the longest a request may take
   int64_t default_completion_tokens_ = 256;
   limits::LocalLimiter local_;
   limits::RedisLimiterStats stats_;

@@ -344,21 +344,20 @@ asio::awaitable<void> proxy_request(GatewayMetrics& metrics, Policies& policies,
       co_return;
     }
   }
-  // max_parallel_requests of the key, user, team or tier: refused at once, as LiteLLM does.
-  std::vector<limits::Permit> caller_permits;
-  for (const ScopeLimits& l : principal.limits) {
-    if (!l.max_parallel_requests) continue;
-    limits::Admission* a = policies.admission(l.scope, *l.max_parallel_requests);
-    limits::AdmissionResult r = a->try_acquire();
-    if (!r.admitted()) {
-      policies.settle(caller.ticket, zero_tokens);
-      ex.add_response_header("Retry-After", "1");
-      openai::ApiError err = openai::rate_limited(
-          fmt::format("Max parallel request limit reached for {}.", l.scope.substr(0, l.scope.find(':'))));
-      co_await refuse(metrics, ex, request_id, req, group->name, std::move(err));
-      co_return;
-    }
-    caller_permits.push_back(std::move(r.permit));
+  // max_parallel_requests of the key, user, team or tier: refused at once, as LiteLLM does;
+  // counted across instances when they share Redis.
+  Policies::ParallelResult parallel = co_await policies.acquire_parallel(principal.limits);
+  if (!parallel.admitted) {
+    policies.settle(caller.ticket, zero_tokens);
+    ex.add_response_header("Retry-After", "1");
+    const std::string& scope = parallel.refused_scope;
+    openai::ApiError err =
+        parallel.unavailable
+            ? openai::service_unavailable("Rate limits cannot be checked now; try again shortly.")
+            : openai::rate_limited(fmt::format("Max parallel request limit reached for {}.",
+                                               scope.substr(0, scope.find(':'))));
+    co_await refuse(metrics, ex, request_id, req, group->name, std::move(err));
+    co_return;
   }
 
   if (look_up) {

@@ -98,7 +98,102 @@ end
 return 1
 )lua";
 
+// KEYS[i]: the lease set of scope i (members: request ids, scores: expiry, Unix ms).
+// ARGV[1]: lease_ms; ARGV[2]: this request's member; ARGV[2 + i]: the limit of scope i.
+// Returns {1, 0} when every scope had room (then leased), else {0, i} for the first without.
+constexpr const char* kLeaseLua = R"lua(
+if redis.replicate_commands then redis.replicate_commands() end  -- writes after TIME, Redis < 5
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[2 + i]) then return {0, i} end
+end
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now + lease, ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], lease)
+end
+return {1, 0}
+)lua";
+
+// KEYS[i] lost the lease ARGV[i]: the releases of one turn, one call.
+constexpr const char* kReleaseLua = R"lua(
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[i]) end
+return #KEYS
+)lua";
+
+const LuaScript& lease_script() {
+  static const LuaScript script(kLeaseLua);
+  return script;
+}
+
+const LuaScript& release_script() {
+  static const LuaScript script(kReleaseLua);
+  return script;
+}
+
 }  // namespace
+
+std::string RedisLimiter::lease_key(const std::string& scope) const {
+  return options_.key_prefix + "par|" + scope;
+}
+
+boost::asio::awaitable<RedisLimiter::LeaseResult> RedisLimiter::acquire_leases(
+    const std::vector<std::string>& scopes, const std::vector<int64_t>& limits, std::string member,
+    int64_t lease_ms) {
+  LeaseResult out;
+  std::vector<std::string> keys;
+  std::vector<std::string> args{std::to_string(lease_ms), std::move(member)};
+  for (size_t i = 0; i < scopes.size(); ++i) {
+    keys.push_back(lease_key(scopes[i]));
+    args.push_back(std::to_string(limits[i]));
+  }
+  Result<RespValue> reply = co_await client_.eval(lease_script(), std::move(keys), std::move(args));
+  if (!reply.ok() || reply->type != RespType::Array || reply->elements.size() != 2 ||
+      reply->elements[0].type != RespType::Integer ||
+      reply->elements[1].type != RespType::Integer) {
+    stats_.record_error(reply.ok() ? std::string_view("unexpected reply") : reply.error().message);
+    co_return out;
+  }
+  stats_.record_success();
+  out.reached = true;
+  out.admitted = reply->elements[0].integer == 1;
+  if (!out.admitted)
+    out.refused = static_cast<size_t>(std::max<int64_t>(1, reply->elements[1].integer) - 1);
+  co_return out;
+}
+
+void RedisLimiter::release_leases_soon(const boost::asio::any_io_executor& executor,
+                                       const std::vector<std::string>& scopes,
+                                       const std::string& member) {
+  for (const std::string& scope : scopes) {
+    unsent_releases_.push_back(lease_key(scope));
+    unsent_releases_.push_back(member);
+  }
+  if (release_flush_scheduled_ || scopes.empty()) return;
+  release_flush_scheduled_ = true;
+  boost::asio::co_spawn(executor, flush_releases(), boost::asio::detached);
+}
+
+boost::asio::awaitable<void> RedisLimiter::flush_releases() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  co_await boost::asio::post(executor, boost::asio::use_awaitable);
+  std::vector<std::string> pairs;
+  pairs.swap(unsent_releases_);
+  release_flush_scheduled_ = false;
+  std::vector<std::string> keys;
+  std::vector<std::string> members;
+  for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
+    keys.push_back(std::move(pairs[i]));
+    members.push_back(std::move(pairs[i + 1]));
+  }
+  // A lost release leaves the lease until it expires: the limit errs on the safe side.
+  Result<RespValue> reply =
+      co_await client_.eval(release_script(), std::move(keys), std::move(members));
+  if (!reply.ok() || reply->is_error())
+    stats_.record_error(reply.ok() ? std::string_view(reply->str) : reply.error().message);
+}
 
 const LuaScript& RedisLimiter::acquire_script() {
   static const LuaScript script(kAcquireLua);

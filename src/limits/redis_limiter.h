@@ -94,6 +94,25 @@ class RedisLimiter final : public Limiter {
   // requests, instead of one call each. The limiter must outlive the flush.
   void settle_soon(const boost::asio::any_io_executor& executor, const Ticket& ticket,
                    int64_t actual_tokens);
+  // Concurrency shared by every instance (max_parallel_requests of keys, users, teams, tiers):
+  // one lease per request in a sorted set per scope, scored by its expiry. A request is admitted
+  // when every scope has fewer than its limit of unexpired leases, and then leases all of them
+  // (one script call, all or nothing). Leases expire after lease_ms, so those of a crashed
+  // instance stop counting then. `reached` is false when Redis did not answer.
+  struct LeaseResult {
+    bool reached = false;
+    bool admitted = false;
+    size_t refused = 0;  // the index of the scope that had no room
+  };
+  boost::asio::awaitable<LeaseResult> acquire_leases(const std::vector<std::string>& scopes,
+                                                     const std::vector<int64_t>& limits,
+                                                     std::string member, int64_t lease_ms);
+  // Gives the leases back, off the request's path: queued and sent with the turn's others.
+  void release_leases_soon(const boost::asio::any_io_executor& executor,
+                           const std::vector<std::string>& scopes, const std::string& member);
+  // Lease releases queued and not yet sent (tests).
+  size_t num_unsent_releases() const { return unsent_releases_.size() / 2; }
+
   // Settlements queued and not yet sent (tests).
   size_t num_unsent_settlements() const { return unsent_.size(); }
   // Script calls that carried settlements (tests: coalescing happened).
@@ -117,6 +136,8 @@ class RedisLimiter final : public Limiter {
   };
   boost::asio::awaitable<void> send_settlements(std::vector<Settlement> entries);
   boost::asio::awaitable<void> flush_settlements();
+  boost::asio::awaitable<void> flush_releases();
+  std::string lease_key(const std::string& scope) const;
 
   RedisClient& client_;
   LocalLimiter* fallback_;
@@ -124,6 +145,8 @@ class RedisLimiter final : public Limiter {
   RedisLimiterOptions options_;
   std::vector<Settlement> unsent_;  // settle_soon()'s, coalesced, until the flush takes them
   bool flush_scheduled_ = false;
+  std::vector<std::string> unsent_releases_;  // key, member, key, member, ...
+  bool release_flush_scheduled_ = false;
   uint64_t settle_calls_ = 0;
 };
 

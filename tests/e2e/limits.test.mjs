@@ -329,3 +329,37 @@ e2eTest('a virtual key with max_parallel_requests 1 gets 429 for a second concur
     assert.equal((await first).status, 200);
     assert.equal((await chat(gw, {}, auth)).status, 200, 'the slot is free again');
   });
+
+e2eTest('max_parallel_requests of a key is shared by instances sharing Redis', { timeout: 30_000 },
+  async (h) => {
+    const redis = await startRedis(h);
+    const dbDir = h.dir;
+    const config = {
+      model_list: [mockDeployment('m', { mock_response_latency_ms: 800 })],
+      general_settings: { master_key: 'sk-master-e2e', database_path: `${dbDir}/shared.db` },
+      router_settings: redisSettings(redis),
+    };
+    const a = await h.gateway(config, { env: { ONDOL_STATE_DIR: `${dbDir}` } });
+    const b = await h.gateway(config, { env: { ONDOL_STATE_DIR: `${dbDir}` } });
+    const gen = await a.fetch('/key/generate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-master-e2e' },
+      body: JSON.stringify({ max_parallel_requests: 2 }),
+    });
+    assert.equal(gen.status, 200, await gen.clone().text());
+    const auth = { authorization: `Bearer ${(await gen.json()).key}` };
+    const running = [chat(a, {}, auth), chat(b, {}, auth)];
+    await sleep(250);
+    const third = await chat(a, {}, auth);
+    assert.equal(third.status, 429, 'two in flight, one on each instance: the limit of 2 is full');
+    assert.match((await third.json()).error.message, /Max parallel request limit reached for key/);
+    const fourth = await chat(b, {}, auth);
+    assert.equal(fourth.status, 429);
+    await fourth.text();
+    for (const r of await Promise.all(running)) assert.equal(r.status, 200);
+    await waitFor(async () => {
+      const r = await chat(b, {}, auth);
+      await r.text();
+      return r.status === 200;
+    }, { what: 'the leases given back' });
+  });

@@ -225,6 +225,44 @@ TEST(RedisLimiter, AcquireAndGetReadsTheExtraKeyInTheSameCall) {
   EXPECT_TRUE(down.decision.admitted());
 }
 
+TEST(RedisLimiter, LeasesCountAcrossInstancesAreAllOrNothingAndExpire) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Instance a(server, FailMode::Closed);
+  Instance b(server, FailMode::Closed);
+  const std::vector<std::string> scopes = {"key:k", "team:t"};
+  const std::vector<int64_t> limits = {2, 3};
+  auto lease = [&](Instance& i, std::string member, int64_t lease_ms = 60'000) {
+    return co_run(i.io, i.limiter.acquire_leases(scopes, limits, std::move(member), lease_ms));
+  };
+  EXPECT_TRUE(lease(a, "r1").admitted);
+  EXPECT_TRUE(lease(b, "r2").admitted);
+  RedisLimiter::LeaseResult full = lease(a, "r3");
+  EXPECT_TRUE(full.reached);
+  EXPECT_FALSE(full.admitted);
+  EXPECT_EQ(full.refused, 0u) << "the key's limit of 2 is full";
+  auto team = a.command({"ZCARD", "ondol:rl:par|team:t"});
+  EXPECT_EQ(team->integer, 2) << "the refused request leased nothing";
+
+  b.limiter.release_leases_soon(b.io.get_executor(), scopes, "r2");
+  EXPECT_EQ(b.limiter.num_unsent_releases(), 2u);
+  b.io.restart();
+  b.io.run();
+  EXPECT_TRUE(lease(a, "r4").admitted) << "r2's slot is free again";
+
+  // A crashed instance's leases stop counting when they expire.
+  const std::vector<std::string> one = {"key:crash"};
+  const std::vector<int64_t> limit_one = {1};
+  auto short_lease = co_run(b.io, b.limiter.acquire_leases(one, limit_one, "gone", 100));
+  EXPECT_TRUE(short_lease.admitted);
+  EXPECT_FALSE(co_run(a.io, a.limiter.acquire_leases(one, limit_one, "next", 60'000)).admitted);
+  std::this_thread::sleep_for(150ms);
+  EXPECT_TRUE(co_run(a.io, a.limiter.acquire_leases(one, limit_one, "next", 60'000)).admitted);
+
+  server.stop();
+  EXPECT_FALSE(lease(a, "r5").reached);
+}
+
 TEST(RedisLimiter, KeysExpireWhenTheirWindowsCanNoLongerMatter) {
   RedisServer server;
   ASSERT_TRUE(server.start());
