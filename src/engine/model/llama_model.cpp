@@ -78,9 +78,15 @@ LlamaModel::LlamaModel(GgufFile file, const ModelConfig& config, ModelWeights we
   const int64_t bs = options_.block_size;
   max_blocks_ = (int64_t{options_.max_context} + bs - 1) / bs;
   num_slices_ = options_.num_threads;
-  slice_floats_ = (2 * max_blocks_ * bs + bs) * c.head_dim + kAttentionTileTokens * max_blocks_ * bs;
+  // A run's KV heads split over the threads: one range per thread (all heads with one thread).
+  heads_per_item_ = (c.num_kv_heads + options_.num_threads - 1) / options_.num_threads;
+  head_ranges_ = (c.num_kv_heads + heads_per_item_ - 1) / heads_per_item_;
+  // Scores rows: a prefill tile, or each (token, query head) of a decode run and head range.
+  const int64_t score_rows = std::max<int64_t>(
+      kAttentionTileTokens, (kMinTokensForMatmulAttention - 1) * int64_t{heads_per_item_} *
+                                (c.num_heads / c.num_kv_heads));
+  slice_floats_ = (2 * max_blocks_ * bs + bs) * c.head_dim + score_rows * max_blocks_ * bs;
   att_scratch_.resize(static_cast<size_t>(num_slices_ * slice_floats_));
-  block_ptrs_.resize(static_cast<size_t>(num_slices_ * 2 * max_blocks_));
   const int64_t scratch = max_matmul_scratch_bytes(weights_, options_.max_batch_tokens);
   matmul_scratch_storage_ = std::make_unique<std::byte[]>(scratch + kernels::kMatmulScratchAlign);
   const auto base = reinterpret_cast<uintptr_t>(matmul_scratch_storage_.get());
@@ -174,6 +180,7 @@ void LlamaModel::run_layers(const Batch& batch, const KvView& kv) {
     attention_block(l, batch, kv);
     ffn_block(l, n);
   }
+  // The last block's output (xb) is added to x by final_norm, for the rows it reads.
 }
 
 void LlamaModel::matmul(const kernels::WeightMatrix& w, const float* x, int64_t n, float* y) {
@@ -247,7 +254,8 @@ void LlamaModel::attention_block(int layer, const Batch& batch, const KvView& kv
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[layer];
   const int64_t n = batch.num_tokens();
-  rmsnorm_rows(w.attn_norm, n);
+  // The previous layer's FFN output is added here, in the same pass over the rows as the norm.
+  rmsnorm_rows(w.attn_norm, n, layer == 0 ? Residual::kNone : Residual::kAddBlockOutput);
   // q (n, q_dim), k (n, kv_dim), v (n, kv_dim)
   const kernels::WeightMatrix* qkv[] = {&w.wq, &w.wk, &w.wv};
   float* qkv_out[] = {q_.data(), k_.data(), v_.data()};
@@ -268,16 +276,20 @@ void LlamaModel::attention_block(int layer, const Batch& batch, const KvView& kv
     }
   });
   attend(layer, batch, kv);
-  matmul(w.wo, att_.data(), n, xb_.data());  // (n, dim)
-  kernels_.add(x_.data(), x_.data(), xb_.data(), n * c.dim);
+  matmul(w.wo, att_.data(), n, xb_.data());  // (n, dim), added to x by ffn_block's norm
 }
 
-// xb[t] = rmsnorm(x[t]) * weight for the first n rows.
-void LlamaModel::rmsnorm_rows(const float* weight, int64_t n) {
+// xb[t] = rmsnorm(x[t]) * weight for the first n rows, after x[t] += xb[t] (the residual
+// connection of the block before) with Residual::kAddBlockOutput: one pass over the pool for
+// both, instead of the add running on the calling thread alone between two passes.
+void LlamaModel::rmsnorm_rows(const float* weight, int64_t n, Residual residual) {
   const int dim = config_.dim;
   pool_->parallel_for(n, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      kernels_.rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, weight, dim, config_.rms_eps);
+      float* x = x_.data() + t * dim;
+      float* xb = xb_.data() + t * dim;
+      if (residual == Residual::kAddBlockOutput) kernels_.add(x, x, xb, dim);
+      kernels_.rmsnorm(xb, x, weight, dim, config_.rms_eps);
     }
   });
 }
@@ -305,7 +317,7 @@ void LlamaModel::store_kv(int layer, const BatchToken& tok, const float* k, cons
 }
 
 // Splits the batch into runs: maximal stretches of consecutive tokens of one sequence (a prompt
-// chunk, or one decode token). Attention work items are (run, kv_head) pairs.
+// chunk, or one decode token).
 int64_t LlamaModel::find_runs(const Batch& batch) {
   int64_t num_runs = 0;
   for (int64_t t = 0; t < batch.num_tokens(); ++t) {
@@ -318,27 +330,68 @@ int64_t LlamaModel::find_runs(const Batch& batch) {
   return num_runs;
 }
 
+// Blocks of a sequence lie anywhere in the pool: start loading the next one while this one is
+// used (the hardware prefetcher only follows the stream inside a block).
+inline void prefetch_rows(const std::byte* p, int64_t bytes) {
+  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+}
+
 // att[t, head h] = sum over p <= position(t) of softmax_p(q·k_p / sqrt(head_dim)) v_p, with K/V
-// of the token's own sequence read through its block table. Work items are (run, kv_head)
-// pairs; slice s (one per thread, with its own buffers) takes items s, s + num_slices, ...
+// of the token's own sequence read through its block table. Work items are (run, range of
+// heads_per_item_ KV heads) pairs: a block's heads lie next to each other in the cache, so an
+// item reads one stretch of heads_per_item * 2 KiB per block (F16, block size 16, head_dim 64)
+// that the hardware prefetcher follows, where one head alone is a 2 KiB island in the pool.
+// Slice s (one per thread, with its own buffers) takes items s, s + num_slices, ...: the ranges of
+// one run go to different threads. Each (token, head) is computed the same whatever the items.
 void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
   const int64_t num_runs = find_runs(batch);
-  const int64_t num_items = num_runs * config_.num_kv_heads;
+  const int64_t num_items = num_runs * head_ranges_;
   const int64_t num_slices = std::min(num_slices_, num_items);
   pool_->parallel_for(num_slices, [&](int64_t begin, int64_t end) {
     for (int64_t s = begin; s < end; ++s) {
       AttentionScratch scratch = attention_scratch(s);
       for (int64_t item = s; item < num_items; item += num_slices) {
-        const int64_t run = item / config_.num_kv_heads;
-        const int kv_head = static_cast<int>(item % config_.num_kv_heads);
+        if (item + num_slices < num_items) prefetch_item(layer, batch, kv, item + num_slices);
+        const HeadRange heads = item_heads(item);
+        const int64_t run = item / head_ranges_;
         if (run_begin_[run + 1] - run_begin_[run] >= kMinTokensForMatmulAttention) {
-          attend_run_matmul(layer, batch, kv, run, kv_head, scratch);
+          for (int h = heads.begin; h < heads.end; ++h)
+            attend_run_matmul(layer, batch, kv, run, h, scratch);
         } else {
-          attend_run_rows(layer, batch, kv, run, kv_head, scratch);
+          attend_run_rows(layer, batch, kv, run, heads, scratch);
         }
       }
     }
   });
+}
+
+LlamaModel::HeadRange LlamaModel::item_heads(int64_t item) const {
+  const int begin = static_cast<int>(item % head_ranges_) * heads_per_item_;
+  return {begin, std::min(begin + heads_per_item_, config_.num_kv_heads)};
+}
+
+// Starts loading an item's K and V rows into L2 while the item before it computes: a sequence's
+// blocks lie anywhere in the pool, and the prefetcher cannot guess the next one.
+void LlamaModel::prefetch_item(int layer, const Batch& batch, const KvView& kv, int64_t item) {
+  const int64_t run = item / head_ranges_;
+  const HeadRange heads = item_heads(item);
+  const KvCache& cache = *kv.cache;
+  const BlockTable& table = *kv.tables[batch.tokens[run_begin_[run]].seq_slot];
+  const int64_t num_positions = int64_t{batch.tokens[run_begin_[run + 1] - 1].position} + 1;
+  const int64_t bs = cache.block_size();
+  const int64_t row_bytes = int64_t{config_.head_dim} * cache.bytes_per_value();
+  for (int64_t b = 0; b * bs < num_positions; ++b) {
+    // One stretch per block: the range's heads but the last whole (unused slots included), the
+    // last up to the run's last position.
+    const int64_t bytes = (heads.end - heads.begin - 1) * bs * row_bytes +
+                          std::min(bs, num_positions - b * bs) * row_bytes;
+    const std::byte* kb = cache.key_block(layer, table[b], heads.begin);
+    const std::byte* vb = cache.value_block(layer, table[b], heads.begin);
+    for (int64_t off = 0; off < bytes; off += 64) {
+      __builtin_prefetch(kb + off, 0, 2);
+      __builtin_prefetch(vb + off, 0, 2);
+    }
+  }
 }
 
 LlamaModel::AttentionScratch LlamaModel::attention_scratch(int64_t slice) {
@@ -349,23 +402,17 @@ LlamaModel::AttentionScratch LlamaModel::attention_scratch(int64_t slice) {
   a.values = a.keys + rows * hd;
   a.block = a.values + rows * hd;
   a.scores = a.block + options_.block_size * hd;
-  a.key_blocks = block_ptrs_.data() + slice * 2 * max_blocks_;
-  a.value_blocks = a.key_blocks + max_blocks_;
   return a;
 }
 
-// Blocks of a sequence lie anywhere in the pool: start loading the next one while this one is
-// used (the hardware prefetcher only follows the stream inside a block).
-inline void prefetch_rows(const std::byte* p, int64_t bytes) {
-  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
-}
-
-// Decode (a run of a few tokens): per token and query head, one dot per position for the
-// scores and one axpy per position for the weighted values, reading the cache's blocks in place
-// (F16 rows are widened in registers: converting whole blocks first cost more than the
-// attention itself once many sequences decode together).
+// Decode (a run of a few tokens), for the KV heads of `heads`: per token and query head, one dot
+// per position for the scores and one axpy per position for the weighted values, reading the
+// cache's blocks in place (F16 rows are widened in registers: converting whole blocks first cost
+// more than the attention itself once many sequences decode together). Block by block, all heads
+// of the range in turn, so the reads run through each block's stretch of heads in order. Scores
+// of (token i, query head j of the range, position p) sit at scores[(i * heads + j) * P + p].
 void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run,
-                                 int kv_head, const AttentionScratch& a) {
+                                 HeadRange heads, const AttentionScratch& a) {
   const ModelConfig& c = config_;
   const int hd = c.head_dim;
   const int group = c.num_heads / c.num_kv_heads;
@@ -374,46 +421,68 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
   const bool f16 = cache.dtype() == KvDtype::kF16;
   const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
   const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
-  const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;
+  const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;  // P
   const int64_t bs = cache.block_size();
   const int64_t num_blocks = (num_positions + bs - 1) / bs;
-  // Block starts as bytes; row p is blocks[p / block_size] + (p % block_size) * row_bytes.
-  const std::byte** key_blocks = a.key_blocks;
-  const std::byte** value_blocks = a.value_blocks;
-  for (int64_t b = 0; b < num_blocks; ++b) {
-    key_blocks[b] = cache.key_block(layer, table[b], kv_head);
-    value_blocks[b] = cache.value_block(layer, table[b], kv_head);
-  }
+  const int q_heads = (heads.end - heads.begin) * group;  // query heads of the range
   const int64_t row_bytes = hd * cache.bytes_per_value();
-  auto row = [row_bytes, bs](const std::byte* const* blocks, int64_t p) {
-    return blocks[p / bs] + (p % bs) * row_bytes;
+  const int64_t range_bytes = (heads.end - heads.begin) * bs * row_bytes;  // one block's heads
+  auto q_row = [&](int64_t t, int h) { return q_.data() + t * c.q_dim() + int64_t{h} * hd; };
+  auto out_row = [&](int64_t t, int h) { return att_.data() + t * c.q_dim() + int64_t{h} * hd; };
+  auto scores_row = [&](int64_t t, int h) {
+    return a.scores + ((t - t_begin) * q_heads + (h - heads.begin * group)) * num_positions;
   };
+  // Scores: block by block; token t sees positions 0..position(t).
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    if (b + 1 < num_blocks)
+      prefetch_rows(cache.key_block(layer, table[b + 1], heads.begin), range_bytes);
+    for (int kv_head = heads.begin; kv_head < heads.end; ++kv_head) {
+      const std::byte* kb = cache.key_block(layer, table[b], kv_head);
+      for (int64_t t = t_begin; t < t_end; ++t) {
+        const int64_t rows = std::min(bs, int64_t{batch.tokens[t].position} + 1 - b * bs);
+        if (rows <= 0) continue;
+        for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+          float* scores = scores_row(t, h) + b * bs;
+          if (f16) {
+            kernels_.dot_rows_f16(q_row(t, h), reinterpret_cast<const uint16_t*>(kb), rows, hd,
+                                  scale, scores);
+          } else {
+            for (int64_t r = 0; r < rows; ++r) {
+              scores[r] = kernels_.dot(q_row(t, h),
+                                       reinterpret_cast<const float*>(kb + r * row_bytes), hd) *
+                          scale;
+            }
+          }
+        }
+      }
+    }
+  }
   for (int64_t t = t_begin; t < t_end; ++t) {
-    const int64_t n = int64_t{batch.tokens[t].position} + 1;  // causal: positions 0..own
-    for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
-      const float* q = q_.data() + t * c.q_dim() + int64_t{h} * hd;
-      float* scores = a.scores;  // (n)
-      float* out = att_.data() + t * c.q_dim() + int64_t{h} * hd;
-      std::fill(out, out + hd, 0.0f);
-      if (f16) {  // a block of rows per call
-        for (int64_t b = 0; b * bs < n; ++b) {
-          if ((b + 1) * bs < n) prefetch_rows(key_blocks[b + 1], std::min(bs, n - (b + 1) * bs) * row_bytes);
-          kernels_.dot_rows_f16(q, reinterpret_cast<const uint16_t*>(key_blocks[b]),
-                                std::min(bs, n - b * bs), hd, scale, scores + b * bs);
-        }
-        kernels_.softmax(scores, n);
-        for (int64_t b = 0; b * bs < n; ++b) {
-          if ((b + 1) * bs < n) prefetch_rows(value_blocks[b + 1], std::min(bs, n - (b + 1) * bs) * row_bytes);
-          kernels_.axpy_rows_f16(out, scores + b * bs, reinterpret_cast<const uint16_t*>(value_blocks[b]),
-                                 std::min(bs, n - b * bs), hd);
-        }
-      } else {
-        for (int64_t p = 0; p < n; ++p) {
-          scores[p] = kernels_.dot(q, reinterpret_cast<const float*>(row(key_blocks, p)), hd) * scale;
-        }
-        kernels_.softmax(scores, n);
-        for (int64_t p = 0; p < n; ++p) {
-          kernels_.axpy(out, scores[p], reinterpret_cast<const float*>(row(value_blocks, p)), hd);
+    for (int h = heads.begin * group; h < heads.end * group; ++h) {
+      kernels_.softmax(scores_row(t, h), int64_t{batch.tokens[t].position} + 1);
+      std::fill(out_row(t, h), out_row(t, h) + hd, 0.0f);
+    }
+  }
+  // Weighted values: the same walk over V.
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    if (b + 1 < num_blocks)
+      prefetch_rows(cache.value_block(layer, table[b + 1], heads.begin), range_bytes);
+    for (int kv_head = heads.begin; kv_head < heads.end; ++kv_head) {
+      const std::byte* vb = cache.value_block(layer, table[b], kv_head);
+      for (int64_t t = t_begin; t < t_end; ++t) {
+        const int64_t rows = std::min(bs, int64_t{batch.tokens[t].position} + 1 - b * bs);
+        if (rows <= 0) continue;
+        for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+          const float* weights = scores_row(t, h) + b * bs;
+          if (f16) {
+            kernels_.axpy_rows_f16(out_row(t, h), weights, reinterpret_cast<const uint16_t*>(vb),
+                                   rows, hd);
+          } else {
+            for (int64_t r = 0; r < rows; ++r) {
+              kernels_.axpy(out_row(t, h), weights[r],
+                            reinterpret_cast<const float*>(vb + r * row_bytes), hd);
+            }
+          }
         }
       }
     }
@@ -496,23 +565,29 @@ void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& 
 void LlamaModel::ffn_block(int layer, int64_t n) {
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[layer];
-  rmsnorm_rows(w.ffn_norm, n);
+  rmsnorm_rows(w.ffn_norm, n, Residual::kAddBlockOutput);  // x += attention output
   // gate (n, ffn_dim), up (n, ffn_dim)
   const kernels::WeightMatrix* gate_up[] = {&w.w_gate, &w.w_up};
   float* gate_up_out[] = {hb_.data(), hb2_.data()};
   matmul_shared_input(gate_up, gate_up_out, xb_.data(), n);
-  kernels_.silu_mul(hb_.data(), hb_.data(), hb2_.data(), n * c.ffn_dim);
-  matmul(w.w_down, hb_.data(), n, xb_.data());  // (n, dim)
-  kernels_.add(x_.data(), x_.data(), xb_.data(), n * c.dim);
+  pool_->parallel_for(n, [&](int64_t begin, int64_t end) {
+    const int64_t f = c.ffn_dim;
+    kernels_.silu_mul(hb_.data() + begin * f, hb_.data() + begin * f, hb2_.data() + begin * f,
+                      (end - begin) * f);
+  });
+  matmul(w.w_down, hb_.data(), n, xb_.data());  // (n, dim), added to x by the next norm
 }
 
-// Only the rows that want logits are normed (into xb_, packed) and multiplied by the output
-// matrix: for a prefill of P tokens that is 1 row of the vocab-sized matmul, not P.
+// Only the rows that want logits get the last FFN output added and are normed (into `out`,
+// packed) and multiplied by the output matrix: for a prefill of P tokens that is 1 row of the
+// vocab-sized matmul, not P. `out` may be xb_: row m <= t is written after row t was read.
 int64_t LlamaModel::final_norm(const Batch& batch, float* out) {
   const ModelConfig& c = config_;
   int64_t m = 0;
   for (int64_t t = 0; t < batch.num_tokens(); ++t) {
     if (!batch.tokens[t].wants_logits) continue;
+    float* x = x_.data() + t * c.dim;
+    kernels_.add(x, x, xb_.data() + t * c.dim, c.dim);
     kernels_.rmsnorm(out + m * c.dim, x_.data() + t * c.dim, weights_.output_norm, c.dim,
                      c.rms_eps);
     ++m;

@@ -74,24 +74,29 @@ class LlamaModel {
   Status check(const Batch& batch, const KvView& kv) const;
   void embed(const Batch& batch);
   void attention_block(int layer, const Batch& batch, const KvView& kv);
-  void rmsnorm_rows(const float* weight, int64_t n);
+  enum class Residual { kNone, kAddBlockOutput };
+  void rmsnorm_rows(const float* weight, int64_t n, Residual residual);
   void store_kv(int layer, const BatchToken& tok, const float* k, const float* v, const KvView& kv);
   // A run of at least this many tokens attends with matmuls (prefill), shorter ones with one
   // dot and one axpy per position (decode).
   static constexpr int64_t kMinTokensForMatmulAttention = 4;
   static constexpr int64_t kAttentionTileTokens = 32;  // query rows per scores matmul
   struct AttentionScratch {
-    float* keys;               // (max_blocks * block_size, head_dim) F32 keys
-    float* values;             // (max_blocks * block_size, head_dim) F32 values, or their transpose
-    float* block;              // (block_size, head_dim) one converted F16 block
-    float* scores;             // (kAttentionTileTokens, max_blocks * block_size)
-    const std::byte** key_blocks;    // (max_blocks) start of each block's rows in the cache
-    const std::byte** value_blocks;  // (max_blocks)
+    float* keys;    // (max_blocks * block_size, head_dim) F32 keys
+    float* values;  // (max_blocks * block_size, head_dim) F32 values, or their transpose
+    float* block;   // (block_size, head_dim) one converted F16 block
+    float* scores;  // (score rows, max_blocks * block_size), score rows as sized at load
+  };
+  struct HeadRange {
+    int begin;  // first KV head
+    int end;    // one past the last
   };
   void attend(int layer, const Batch& batch, const KvView& kv);
+  HeadRange item_heads(int64_t item) const;
   AttentionScratch attention_scratch(int64_t slice);
-  void attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run, int kv_head,
-                       const AttentionScratch& a);
+  void prefetch_item(int layer, const Batch& batch, const KvView& kv, int64_t item);
+  void attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run,
+                       HeadRange heads, const AttentionScratch& a);
   void attend_run_matmul(int layer, const Batch& batch, const KvView& kv, int64_t run, int kv_head,
                          const AttentionScratch& a);
   int64_t find_runs(const Batch& batch);
@@ -129,7 +134,8 @@ class LlamaModel {
   int64_t slice_floats_ = 0;
   std::vector<float> att_scratch_;        // (num_slices, slice_floats)
   int64_t max_blocks_ = 0;                // blocks covering max_context
-  std::vector<const std::byte*> block_ptrs_;  // (num_slices, 2, max_blocks): K and V blocks
+  int heads_per_item_ = 0;                // KV heads of one attention work item
+  int64_t head_ranges_ = 0;               // attention work items per run
   // Matmul activation conversions (Q8 blocks, BF16), 64-byte aligned.
   std::unique_ptr<std::byte[]> matmul_scratch_storage_;
   std::byte* matmul_scratch_ = nullptr;

@@ -138,8 +138,25 @@ void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_
   for (int64_t r = 0; r < num_rows; ++r) out[r] = dot_f16(q, rows + r * n, n) * scale;
 }
 
+// head_dim 64: y stays in 8 registers across the rows (the same fused multiply-adds, in row
+// order, as axpy_f16 row by row); other widths go row by row through memory.
 void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
-  for (int64_t r = 0; r < num_rows; ++r) axpy_f16(y, a[r], rows + r * n, n);
+  constexpr int64_t kHeldVectors = 8;
+  if (n != kHeldVectors * kFloatLanes) {
+    for (int64_t r = 0; r < num_rows; ++r) axpy_f16(y, a[r], rows + r * n, n);
+    return;
+  }
+  __m256 acc[kHeldVectors];
+  for (int64_t j = 0; j < kHeldVectors; ++j) acc[j] = _mm256_loadu_ps(y + j * kFloatLanes);
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const __m256 s = _mm256_set1_ps(a[r]);
+    const uint16_t* row = rows + r * n;
+    for (int64_t j = 0; j < kHeldVectors; ++j) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j * kFloatLanes));
+      acc[j] = _mm256_fmadd_ps(s, _mm256_cvtph_ps(h), acc[j]);
+    }
+  }
+  for (int64_t j = 0; j < kHeldVectors; ++j) _mm256_storeu_ps(y + j * kFloatLanes, acc[j]);
 }
 
 void fp16_to_fp32_row(const uint16_t* in, float* out, int64_t n) {

@@ -93,7 +93,9 @@ __m512 load_f16(const uint16_t* p, int64_t remaining) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(low_mask16(remaining), p));
 }
 
-inline float dot_f16(const float* a, const uint16_t* b, int64_t n) {
+// dot_f16's sum of a[i] * b[i] before the horizontal add: even 16-lane steps into sum0, odd
+// ones into sum1, a masked tail into sum0, then sum0 + sum1.
+inline __m512 dot_f16_lanes(const float* a, const uint16_t* b, int64_t n) {
   __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 2 * kFloatLanes <= n; i += 2 * kFloatLanes) {
@@ -104,7 +106,11 @@ inline float dot_f16(const float* a, const uint16_t* b, int64_t n) {
   }
   for (; i < n; i += kFloatLanes)
     sum0 = _mm512_fmadd_ps(load(a + i, n - i), load_f16(b + i, n - i), sum0);
-  return _mm512_reduce_add_ps(_mm512_add_ps(sum0, sum1));
+  return _mm512_add_ps(sum0, sum1);
+}
+
+float dot_f16(const float* a, const uint16_t* b, int64_t n) {
+  return _mm512_reduce_add_ps(dot_f16_lanes(a, b, n));
 }
 
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
@@ -114,16 +120,103 @@ void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
   }
 }
 
-void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n, float scale,
-                  float* out) {
-  for (int64_t r = 0; r < num_rows; ++r) out[r] = dot_f16(q, rows + r * n, n) * scale;
+// Horizontal sums of 16 vectors at once, lane r of the result = the sum of v[r]'s lanes, with
+// the pairing of _mm512_reduce_add_ps (GCC: lane i + lane i+8, then i + i+4, i + i+2, i + i+1;
+// float addition commutes exactly, so each row's sum is bit-identical to reducing it alone) at
+// 45 shuffles and adds instead of 16 x 7. Lanes of different vectors are never added together.
+inline __m512 reduce_add_16(const __m512 v[16]) {
+  __m512 s8[8], s4[4], s2[2];
+  for (int i = 0; i < 8; ++i) {  // [a.0+a.2, a.1+a.3, b.0+b.2, b.1+b.3] in 128-bit chunks
+    s8[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  }
+  for (int i = 0; i < 4; ++i) {  // chunk k: vector 4i+k's lanes i + i+4 (4 lanes)
+    s4[i] = _mm512_add_ps(_mm512_shuffle_f32x4(s8[2 * i], s8[2 * i + 1], 0x88),
+                          _mm512_shuffle_f32x4(s8[2 * i], s8[2 * i + 1], 0xDD));
+  }
+  for (int i = 0; i < 2; ++i) {  // chunk k: [x0+x2, x1+x3] of vectors 8i+k and 8i+4+k
+    s2[i] = _mm512_add_ps(_mm512_shuffle_ps(s4[2 * i], s4[2 * i + 1], 0x44),
+                          _mm512_shuffle_ps(s4[2 * i], s4[2 * i + 1], 0xEE));
+  }
+  // chunk k: the sums of vectors k, 4+k, 8+k, 12+k
+  const __m512 s =
+      _mm512_add_ps(_mm512_shuffle_ps(s2[0], s2[1], 0x88), _mm512_shuffle_ps(s2[0], s2[1], 0xDD));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, s);
 }
 
-// y is held in up to kHeld vectors while every row is added, in row order: the same fused
-// multiply-adds as axpy_f16 row by row (so attention does not depend on the block size), without
-// loading and storing y for each row. (Two interleaved accumulator sets were measured: no gain,
-// attention here waits on memory, not on the FMA chain.)
+// Rows of head_dim = 2 * kPairs vectors (q held in registers), in groups of up to 16: each
+// row's lanes as dot_f16 sums them, then one transposed horizontal add for the group.
+template <int kPairs>
+void dot_rows_f16_held(const float* q, const uint16_t* rows, int64_t num_rows, float scale,
+                       float* out) {
+  constexpr int64_t n = 2 * kPairs * kFloatLanes;
+  __m512 qv[2 * kPairs];
+  for (int j = 0; j < 2 * kPairs; ++j) qv[j] = _mm512_loadu_ps(q + j * kFloatLanes);
+  const __m512 scale_v = _mm512_set1_ps(scale);
+  for (int64_t r0 = 0; r0 < num_rows; r0 += kFloatLanes) {
+    const int64_t count = std::min<int64_t>(kFloatLanes, num_rows - r0);
+    __m512 lanes[kFloatLanes];
+    for (int64_t r = 0; r < kFloatLanes; ++r) {
+      if (r >= count) {
+        lanes[r] = _mm512_setzero_ps();
+        continue;
+      }
+      const uint16_t* row = rows + (r0 + r) * n;
+      __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+      for (int j = 0; j < kPairs; ++j) {
+        const __m256i lo =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * j * kFloatLanes));
+        const __m256i hi =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (2 * j + 1) * kFloatLanes));
+        sum0 = _mm512_fmadd_ps(qv[2 * j], _mm512_cvtph_ps(lo), sum0);
+        sum1 = _mm512_fmadd_ps(qv[2 * j + 1], _mm512_cvtph_ps(hi), sum1);
+      }
+      lanes[r] = _mm512_add_ps(sum0, sum1);
+    }
+    _mm512_mask_storeu_ps(out + r0, low_mask16(count),
+                          _mm512_mul_ps(reduce_add_16(lanes), scale_v));
+  }
+}
+
+void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n, float scale,
+                  float* out) {
+  if (n == 64) return dot_rows_f16_held<2>(q, rows, num_rows, scale, out);
+  if (n == 128) return dot_rows_f16_held<4>(q, rows, num_rows, scale, out);
+  const __m512 scale_v = _mm512_set1_ps(scale);
+  for (int64_t r0 = 0; r0 < num_rows; r0 += kFloatLanes) {
+    const int64_t count = std::min<int64_t>(kFloatLanes, num_rows - r0);
+    __m512 lanes[kFloatLanes];
+    for (int64_t r = 0; r < kFloatLanes; ++r)
+      lanes[r] = r < count ? dot_f16_lanes(q, rows + (r0 + r) * n, n) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(out + r0, low_mask16(count),
+                          _mm512_mul_ps(reduce_add_16(lanes), scale_v));
+  }
+}
+
+// y is held in kVectors registers (head_dim = 16 * kVectors) while every row is added, in row
+// order: the same fused multiply-adds as axpy_f16 row by row.
+template <int kVectors>
+void axpy_rows_f16_held(float* y, const float* a, const uint16_t* rows, int64_t num_rows) {
+  constexpr int64_t n = kVectors * kFloatLanes;
+  __m512 acc[kVectors];
+  for (int j = 0; j < kVectors; ++j) acc[j] = _mm512_loadu_ps(y + j * kFloatLanes);
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const __m512 s = _mm512_set1_ps(a[r]);
+    const uint16_t* row = rows + r * n;
+    for (int j = 0; j < kVectors; ++j) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + j * kFloatLanes));
+      acc[j] = _mm512_fmadd_ps(s, _mm512_cvtph_ps(h), acc[j]);
+    }
+  }
+  for (int j = 0; j < kVectors; ++j) _mm512_storeu_ps(y + j * kFloatLanes, acc[j]);
+}
+
+// Other widths: y in up to kHeld vectors per pass over the rows. (Two interleaved accumulator
+// sets were measured: no gain; they would also change the sums.)
 void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
+  if (n == 64) return axpy_rows_f16_held<4>(y, a, rows, num_rows);
+  if (n == 128) return axpy_rows_f16_held<8>(y, a, rows, num_rows);
   constexpr int64_t kHeld = 8;
   for (int64_t c = 0; c < n; c += kHeld * kFloatLanes) {
     const int64_t width = std::min(n - c, kHeld * kFloatLanes);

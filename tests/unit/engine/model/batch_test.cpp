@@ -28,8 +28,8 @@ struct SequenceRun {
 };
 
 // Each sequence alone: prefill, then kNumGenerated - 1 decode steps.
-void run_alone(LlamaModel& model, SequenceRun& run) {
-  SingleSequence seq(model, KvDtype::kF32);
+void run_alone(LlamaModel& model, SequenceRun& run, KvDtype dtype = KvDtype::kF32) {
+  SingleSequence seq(model, dtype);
   std::vector<float> logits = seq.feed(run.prompt);
   for (int i = 0; i < kNumGenerated; ++i) {
     run.logits.push_back(logits);
@@ -41,10 +41,11 @@ void run_alone(LlamaModel& model, SequenceRun& run) {
 
 // All sequences in one cache, each in its own slot; a step's batch holds the prompts that start
 // then and one decode token of every running sequence.
-void run_together(LlamaModel& model, std::vector<SequenceRun>& runs) {
+void run_together(LlamaModel& model, std::vector<SequenceRun>& runs,
+                  KvDtype dtype = KvDtype::kF32) {
   const int blocks_per_seq = (model.max_context() + kDefaultBlockSize - 1) / kDefaultBlockSize;
-  auto cache = KvCache::create(
-      model.kv_cache_config(blocks_per_seq * static_cast<int>(runs.size()), KvDtype::kF32));
+  auto cache =
+      KvCache::create(model.kv_cache_config(blocks_per_seq * static_cast<int>(runs.size()), dtype));
   ASSERT_TRUE(cache.ok());
   std::vector<BlockTable> tables(runs.size());
   std::vector<const BlockTable*> table_ptrs;
@@ -146,6 +147,34 @@ TEST_P(DummyBatchTest, BatchedEqualsUnbatched) {
   expect_batched_equals_unbatched(
       **model,
       {random_prompt(rng, 7, vocab), random_prompt(rng, 8, vocab), random_prompt(rng, 33, vocab)});
+}
+
+// The default F16 cache, bit for bit: each sequence alone on one thread against all of them in
+// one batch on three threads. Attention work items are (sequence, range of KV heads) with one
+// range per thread, so the split of the heads differs too (tiny: head_dim 64, the AVX-512
+// kernels' register paths, 2 KV heads of 2 query heads each).
+TEST_P(DummyBatchTest, F16CacheBatchedOnThreeThreadsIsBitIdenticalToAloneOnOne) {
+  TempDir dir;
+  const std::string path = dir.file("model.gguf");
+  ASSERT_TRUE(write_dummy_model(GetParam(), kernels::WeightType::kQ8_0, path, 7).ok());
+  auto one = LlamaModel::open(path, {.num_threads = 1, .max_batch_tokens = 96});
+  auto three = LlamaModel::open(path, {.num_threads = 3, .max_batch_tokens = 96});
+  ASSERT_TRUE(one.ok()) << one.error().message;
+  ASSERT_TRUE(three.ok()) << three.error().message;
+  std::mt19937 rng(43);
+  const int vocab = (*one)->vocab_size();
+  std::vector<SequenceRun> alone(3), together(3);
+  for (int s = 0; s < 3; ++s) {
+    alone[s].prompt = together[s].prompt = random_prompt(rng, 7 + 13 * s, vocab);
+    together[s].start_step = s == 2 ? 3 : 0;
+    run_alone(**one, alone[s], KvDtype::kF16);
+  }
+  run_together(**three, together, KvDtype::kF16);
+  for (int s = 0; s < 3; ++s) {
+    SCOPED_TRACE("sequence " + std::to_string(s));
+    EXPECT_EQ(together[s].generated, alone[s].generated);
+    EXPECT_EQ(together[s].logits, alone[s].logits);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, DummyBatchTest, ::testing::Values("tiny", "tiny-qwen2"),
