@@ -1,5 +1,6 @@
 #include "gateway/cache/response_cache.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace ondol::gateway::cache {
@@ -53,14 +54,26 @@ std::optional<CachedResponse> deserialize(std::string_view text) {
   return r;
 }
 
+LocalResponseCache::LocalResponseCache(size_t max_entries) : max_entries_(max_entries) {
+  index_.reserve(std::min<size_t>(max_entries, size_t{1} << 16));  // no rehash while filling
+}
+
+uint64_t LocalResponseCache::id_of(std::string_view key) {
+  return std::hash<std::string_view>{}(key);
+}
+
+void LocalResponseCache::erase(
+    std::unordered_map<uint64_t, std::list<Entry>::iterator>::iterator it) {
+  lru_.erase(it->second);
+  index_.erase(it);
+}
+
 std::optional<CachedResponse> LocalResponseCache::get(const std::string& key, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  auto it = index_.find(key);
-  if (it == index_.end()) return std::nullopt;
+  auto it = index_.find(id_of(key));
+  if (it == index_.end() || it->second->key != key) return std::nullopt;
   if (it->second->expires_at_ms <= now_ms) {
-    auto node = it->second;
-    index_.erase(it);  // before the node whose key it views
-    lru_.erase(node);
+    erase(it);
     return std::nullopt;
   }
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -69,16 +82,14 @@ std::optional<CachedResponse> LocalResponseCache::get(const std::string& key, in
 
 void LocalResponseCache::put(const std::string& key, CachedResponse value,
                              int64_t expires_at_ms) {
+  const uint64_t id = id_of(key);
   std::lock_guard lock(mu_);
-  if (auto it = index_.find(key); it != index_.end()) {
-    auto node = it->second;
-    index_.erase(it);  // before the node whose key it views
-    lru_.erase(node);
-  }
-  lru_.push_front(Entry{.key = key, .value = std::move(value), .expires_at_ms = expires_at_ms});
-  index_[lru_.front().key] = lru_.begin();
+  if (auto it = index_.find(id); it != index_.end()) erase(it);
+  lru_.push_front(
+      Entry{.id = id, .key = key, .value = std::move(value), .expires_at_ms = expires_at_ms});
+  index_[id] = lru_.begin();
   while (lru_.size() > max_entries_ && !lru_.empty()) {
-    index_.erase(lru_.back().key);  // before the node (whose key the index views) goes
+    index_.erase(lru_.back().id);
     lru_.pop_back();
   }
 }

@@ -30,7 +30,7 @@ std::optional<CachedResponse> deserialize(std::string_view text);
 // dropped when met. Thread-safe (one mutex; the work under it is a hash lookup).
 class LocalResponseCache {
  public:
-  explicit LocalResponseCache(size_t max_entries) : max_entries_(max_entries) {}
+  explicit LocalResponseCache(size_t max_entries);
 
   std::optional<CachedResponse> get(const std::string& key, int64_t now_ms);
   void put(const std::string& key, CachedResponse value, int64_t expires_at_ms);
@@ -38,15 +38,20 @@ class LocalResponseCache {
 
  private:
   struct Entry {
+    uint64_t id = 0;  // id_of(key)
     std::string key;
     CachedResponse value;
     int64_t expires_at_ms = 0;
   };
+  // The index is keyed by a 64-bit hash of the key, so that a lookup touches no key bytes; an
+  // entry whose key differs (two keys, one hash) is a miss, and a put replaces it.
+  static uint64_t id_of(std::string_view key);
+  void erase(std::unordered_map<uint64_t, std::list<Entry>::iterator>::iterator it);
+
   size_t max_entries_;
   mutable std::mutex mu_;
   std::list<Entry> lru_;  // most recently used first
-  // Keyed by views of the entries' own keys (list nodes do not move): one copy of each key.
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
+  std::unordered_map<uint64_t, std::list<Entry>::iterator> index_;
 };
 
 }  // namespace ondol::gateway::cache
