@@ -4,14 +4,21 @@
 #
 #   off    no master key, no limits, no cache (the baseline)
 #   local  master key + a virtual key with rpm/tpm limits too high to refuse, the response cache
-#          on (requests have temperature 1, so none is cacheable), counters in process
+#          on, counters in process
 #   redis  the same with the counters (and the cache) in a redis-server started here
+#
+# Requests (--requests): `lookup` (default: auth, rate limits and a cache lookup per request)
+# numbers every request's message, sends temperature 0 and `cache: {"no-store": true}`, so each
+# one is cacheable, looked up and missed, and nothing is stored. `unique` is the same without
+# no-store: a lookup and a store of the answer per request, the cache's worst case.
+# `fixed` sends one body with temperature 1: never cacheable, so no lookup runs.
 #
 # Runs are interleaved (run 1 of each, then run 2, ...). Prints requests/s and p99 latency
 # (min / median / max) per configuration and the ratios local/off and redis/off per run. See
 # README.md ("Policies").
 #
 #   bench/gateway/policies.sh [--runs 3] [--duration 10] [--quick] [--pin split|none]
+#                             [--requests unique|lookup|fixed]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +30,7 @@ duration_s=10
 warmup_s=2
 connections=64
 pin=split
+requests=lookup
 configs="off,local,redis"
 results_dir=""
 
@@ -35,6 +43,10 @@ usage: bench/gateway/policies.sh [options]
   --connections N  wrk connections (default 64)
   --configs LIST   subset of off,local,redis (default: all)
   --pin split|none split (default): ondol on CPU 0; mock upstream, wrk and redis-server on CPU 1
+  --requests unique|lookup|fixed
+                   lookup (default): temperature 0, every message numbered, cache no-store, so
+                   every request looks the cache up and misses; unique: the same, and every
+                   answer is stored; fixed: one body, temperature 1 (no lookup)
   --results DIR    raw results (default /tmp/ondol-bench-policies-DATE)
 environment: ONDOL_BIN (default <repo>/build/release/apps/ondol/ondol)
 EOF
@@ -48,6 +60,7 @@ while [[ $# -gt 0 ]]; do
     --connections) connections=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
     --pin) pin=$2; shift 2 ;;
+    --requests) requests=$2; shift 2 ;;
     --results) results_dir=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "policies.sh: unknown option $1" >&2; usage >&2; exit 64 ;;
@@ -58,6 +71,13 @@ IFS=, read -r -a config_list <<< "$configs"
 die() { echo "policies.sh: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 for c in "${config_list[@]}"; do [[ $c =~ ^(off|local|redis)$ ]] || die "unknown config '$c'"; done
+store=-
+case $requests in
+  unique) wrk_script=$HERE/post_unique.lua; temperature=0 ;;
+  lookup) wrk_script=$HERE/post_unique.lua; temperature=0; store=no-store ;;
+  fixed) wrk_script=$HERE/post.lua; temperature=1 ;;
+  *) die "--requests must be unique, lookup or fixed" ;;
+esac
 for tool in wrk curl node taskset redis-server; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -146,6 +166,7 @@ litellm_settings:
   cache: true
   cache_params:
     type: $([[ $c == redis ]] && echo redis || echo local)
+    ttl: 30
 EOF
     fi
     if [[ $c == redis ]]; then
@@ -172,9 +193,12 @@ EOF
   # The pre-flight check: a 200 chat.completion, with x-ratelimit headers where limits apply.
   code=$(curl -s -D "$dir/check.headers" -o "$dir/check.json" -w '%{http_code}' \
     -H "Authorization: Bearer ${auth[$c]}" -H 'Content-Type: application/json' \
-    --data '{"model": "bench", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16, "temperature": 1}' \
+    --data "{\"model\": \"bench\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 16, \"temperature\": $temperature}" \
     "${url[$c]}")
   [[ $code == 200 ]] || die "ondol ($c) answered $code: $(head -c 300 "$dir/check.json")"
+  if [[ $c != off ]] && grep -qi '^x-ondol-cache: hit' "$dir/check.headers"; then
+    die "ondol ($c) answered the check from its cache"
+  fi
   if [[ $c != off ]]; then
     grep -qi '^x-ratelimit-remaining-requests' "$dir/check.headers" \
       || die "ondol ($c) did not apply the key's limits (no x-ratelimit headers)"
@@ -189,7 +213,7 @@ fi
 run_wrk() {  # config seconds -> the WRK_JSON object
   local out
   out=$(timeout $(($2 + 30)) taskset -c "$load_cpus" wrk -t 1 -c "$connections" -d "${2}s" \
-    --timeout 5s -s "$HERE/post.lua" "${url[$1]}" -- nonstream 16 1 "${auth[$1]}" 2>&1) \
+    --timeout 5s -s "$wrk_script" "${url[$1]}" -- nonstream 16 "$temperature" "${auth[$1]}" "$store" 2>&1) \
     || { echo "$out" >&2; return 1; }
   echo "$out" >> "$work/wrk-$1.txt"
   grep '^WRK_JSON ' <<< "$out" | sed 's/^WRK_JSON //'
@@ -204,6 +228,20 @@ for run in $(seq "$runs"); do
     echo "{\"config\": \"$c\", \"run\": $run, \"loadavg_before\": $load, \"result\": $json}" >> "$results"
     log "run $run/$runs $c: $(node -p 'const j=JSON.parse(process.argv[1]); `${Math.round(j.requests/(j.duration_us/1e6))} req/s, p99 ${(j.latency_us.p99/1000).toFixed(2)} ms, non-2xx ${j.errors.status}`' "$json") (load $load)"
   done
+done
+
+# What the cache did: every measured request should have looked it up (unique) or none (fixed).
+for c in "${config_list[@]}"; do
+  [[ $c == off ]] && continue
+  metrics_url=${url[$c]%/v1/chat/completions}/metrics
+  counts=$(curl -sf -H "Authorization: Bearer $master" "$metrics_url" | awk '
+    /^litellm_cache_hits_metric/ {h += $NF} /^litellm_cache_misses_metric/ {m += $NF}
+    END {printf "%d %d", h, m}') || die "could not read $metrics_url"
+  read -r hits misses <<< "$counts"
+  log "ondol ($c) cache: $hits hits, $misses misses"
+  if [[ $requests != fixed && ( $misses -eq 0 || $hits -gt 1 ) ]]; then
+    die "ondol ($c): expected every request to miss the cache, saw $hits hits and $misses misses"
+  fi
 done
 
 node - "$results" <<'EOF' | tee "$results_dir/report.txt"

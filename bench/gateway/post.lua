@@ -7,7 +7,8 @@
 -- latency is the time to the whole stream, `data: [DONE]` included). MAX_TOKENS defaults to 16.
 -- TEMPERATURE (`-`: none) adds `"temperature"` to the body; API_KEY replaces the bearer token
 -- `bench` (policies.sh: a virtual key).
--- Extra headers (the Portkey routing headers) come from wrk's own `-H` flags.
+-- Extra headers (the Portkey routing headers) come from wrk's own `-H` flags. post_unique.lua
+-- loads this script and numbers every request's message, so that no two are alike.
 --
 -- Responses are not inspected here (a `response` callback would slow wrk down several times);
 -- run.sh checks every target with curl before measuring, and any non-2xx answer shows up as
@@ -17,6 +18,7 @@
 -- latency percentiles in microseconds.
 
 local mode = "nonstream"
+body_head, body_tail = nil, nil  -- the body around where post_unique.lua puts its number
 
 function init(args)
   mode = args[1] or "nonstream"
@@ -31,9 +33,10 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Bearer " .. (args[4] or "bench")
-  wrk.body = '{"model": "bench", "messages": [{"role": "user", "content": '
-    .. '"Say hello to the benchmark, please."}], "max_tokens": ' .. max_tokens .. stream
-    .. temperature .. '}'
+  body_head = '{"model": "bench", "messages": [{"role": "user", "content": '
+    .. '"Say hello to the benchmark, please.'
+  body_tail = '"}], "max_tokens": ' .. max_tokens .. stream .. temperature .. '}'
+  wrk.body = body_head .. body_tail
 end
 
 function done(summary, latency, requests)
