@@ -59,10 +59,11 @@ BENCHMARK(BM_SiluMul)->Arg(2048);
 
 // Decode attention with the kernels LlamaModel::attend_run_rows calls, one thread: for each
 // (sequence, layer, head) item, scores over F16 key blocks, softmax, the weighted sum of F16 value
-// blocks, with the blocks scattered over a pool (the model walks a range of heads per block). Arg 0: pool blocks (64: the pool sits in L2; 27648: one step of
-// 16 sequences x 12 layers x 12 heads at 192 positions, 113 MB, streams from memory). Arg 1:
-// prefetch the blocks of the item this many ahead into L2 (0: none; the model uses 1). Huge
-// pages for the pool were tried (madvise): no gain once the next item is prefetched.
+// blocks, with the blocks scattered over a pool (the model walks a range of heads per block). Arg
+// 0: pool blocks (64: the pool sits in L2; 27648: one step of 16 sequences x 12 layers x 12 heads
+// at 192 positions, 113 MB, streams from memory). Arg 1: prefetch the blocks of the item this many
+// ahead into L2 (0: none; the model uses 1). Huge pages for the pool were tried (madvise): no gain
+// once the next item is prefetched.
 void BM_AttentionDecode(benchmark::State& state) {
   constexpr int64_t kHeadDim = 64, kBlockSize = 16, kPositions = 192, kItems = 16 * 12 * 12;
   constexpr int64_t kBlocksPerItem = kPositions / kBlockSize;

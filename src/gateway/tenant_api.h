@@ -1,8 +1,9 @@
 // The admin API of tenancy, with LiteLLM's paths and fields: /key/generate, /key/info,
 // /key/update, /key/delete, /key/list, /key/block, /key/unblock, /user/new, /user/info,
-// /user/update, /team/new, /team/info, /team/update, /team/block, /team/unblock, /spend/logs. JSON in, store calls on the database thread, JSON out.
-// The caller (Gateway::handle) has already checked that the principal is an admin, or a virtual
-// key asking for /key/info (`own_key_hash` set: it may read its own key's info only).
+// /user/update, /team/new, /team/info, /team/update, /team/block, /team/unblock, /spend/logs. JSON
+// in, store calls on the database thread, JSON out. The caller (Gateway::handle) has already
+// checked that the principal is an admin, or a virtual key asking for /key/info (`own_key_hash`
+// set: it may read its own key's info only).
 #pragma once
 
 #include <utility>  // before asio/awaitable.hpp (Boost 1.74 + GCC 12)
