@@ -1,5 +1,8 @@
 // The reference matmul: plain loops over the formats as documented in block_formats.h and
 // activation_layout.h, accumulating in double. Every SIMD kernel is tested against these.
+// F32 x F32 is the exception: it accumulates in float, in order, as the scalar level's attention
+// row kernels (ops_scalar.cpp) do, because attention runs on either (prefill runs on the matmul,
+// single tokens on the rows) and a token must get the same values whichever path its batch took.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -107,11 +110,11 @@ double dot_16bit_f32(const uint8_t* w, const uint8_t* x, int64_t k) {
   return sum;
 }
 
-double dot_f32_f32(const uint8_t* w, const uint8_t* x, int64_t k) {
+float dot_f32_f32(const uint8_t* w, const uint8_t* x, int64_t k) {
   const auto* wf = reinterpret_cast<const float*>(w);
   const auto* xf = reinterpret_cast<const float*>(x);
-  double sum = 0;
-  for (int64_t c = 0; c < k; ++c) sum += static_cast<double>(wf[c]) * xf[c];
+  float sum = 0;
+  for (int64_t c = 0; c < k; ++c) sum += wf[c] * xf[c];  // as dot() and axpy() of ops_scalar.cpp
   return sum;
 }
 

@@ -1,4 +1,8 @@
-// Reference element-wise ops: straightforward loops with libm's exp and double accumulators.
+// Reference element-wise ops: straightforward loops with libm's exp and double accumulators,
+// except the attention dots (dot, dot_f16), which accumulate in float in order like axpy: they
+// must give what the F32 matmul of matmul_scalar.cpp gives for the same rows, so that a token's
+// attention is the same on the matmul path (prefill) and the row path (single tokens).
+// Compiled with -ffp-contract=off: no a * b + c is fused on one path and not on the other.
 #include <cmath>
 
 #include "engine/kernels/half.h"
@@ -36,9 +40,9 @@ void add(float* out, const float* a, const float* b, int64_t n) {
 }
 
 float dot(const float* a, const float* b, int64_t n) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i]) * b[i];
-  return static_cast<float>(sum);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
 }
 
 void axpy(float* y, float a, const float* x, int64_t n) {
@@ -46,9 +50,9 @@ void axpy(float* y, float a, const float* x, int64_t n) {
 }
 
 float dot_f16(const float* a, const uint16_t* b, int64_t n) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i]) * fp16_to_fp32(b[i]);
-  return static_cast<float>(sum);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * fp16_to_fp32(b[i]);
+  return sum;
 }
 
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
