@@ -299,14 +299,19 @@ Result<std::pair<std::string, KeyRecord>> create_key(TenantStore& store, const E
   return std::pair{std::move(key), std::move(k)};
 }
 
+// An edit naming a team that is not there (or a store that cannot say): the answer to give.
+std::optional<Reply> check_team_exists(TenantStore& store, const Edit& e) {
+  if (!e.team_id) return std::nullopt;
+  auto team = store.find_team(*e.team_id);
+  if (!team) return db_error(team.error());
+  if (!*team) return bad_request(fmt::format("Team '{}' does not exist.", *e.team_id), "team_id");
+  return std::nullopt;
+}
+
 Reply key_generate(TenantStore& store, const Edit& e) {
   if (e.key && (!e.key->starts_with(tenants::kKeyPrefix) || e.key->size() < 8))
     return bad_request("'key' must start with 'sk-' and be at least 8 characters.", "key");
-  if (e.team_id) {
-    auto team = store.find_team(*e.team_id);
-    if (!team) return db_error(team.error());
-    if (!*team) return bad_request(fmt::format("Team '{}' does not exist.", *e.team_id), "team_id");
-  }
+  if (auto refused = check_team_exists(store, e)) return *refused;
   if (e.key) {
     auto existing = store.find_key(tenants::hash_key(*e.key));
     if (!existing) return db_error(existing.error());
@@ -336,11 +341,7 @@ Reply key_update(TenantStore& store, tenants::Tenancy& tenancy, const std::strin
   auto k = store.find_key(hash);
   if (!k) return db_error(k.error());
   if (!*k) return not_found("Key not found.");
-  if (e.team_id) {
-    auto team = store.find_team(*e.team_id);
-    if (!team) return db_error(team.error());
-    if (!*team) return bad_request(fmt::format("Team '{}' does not exist.", *e.team_id), "team_id");
-  }
+  if (auto refused = check_team_exists(store, e)) return *refused;
   KeyRecord record = std::move(**k);
   apply_key_edit(e, record, tenants::now_ms());
   auto updated = store.update_key(record);
@@ -451,11 +452,7 @@ Reply user_update(TenantStore& store, tenants::Tenancy& tenancy, const Edit& e) 
   auto u = store.find_user(*e.user_id);
   if (!u) return db_error(u.error());
   if (!*u) return not_found("User not found.");
-  if (e.team_id) {
-    auto team = store.find_team(*e.team_id);
-    if (!team) return db_error(team.error());
-    if (!*team) return bad_request(fmt::format("Team '{}' does not exist.", *e.team_id), "team_id");
-  }
+  if (auto refused = check_team_exists(store, e)) return *refused;
   tenants::UserRecord record = std::move(**u);
   int64_t now = tenants::now_ms();
   if (e.user_email) record.user_email = e.user_email;
@@ -515,6 +512,16 @@ void write_team(Writer& w, const tenants::TeamRecord& t) {
   w.Bool(t.blocked);
 }
 
+// /team/new's and /team/update's answer: the team.
+Reply team_reply(const tenants::TeamRecord& t) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  write_team(w, t);
+  w.EndObject();
+  return {200, buf.GetString()};
+}
+
 Reply team_new(TenantStore& store, const Edit& e) {
   tenants::TeamRecord t;
   t.team_id = e.team_id ? *e.team_id : random_id();
@@ -529,12 +536,7 @@ Reply team_new(TenantStore& store, const Edit& e) {
   if (!existing) return db_error(existing.error());
   if (*existing) return bad_request(fmt::format("Team '{}' already exists.", t.team_id), "team_id");
   if (Status st = store.insert_team(t); !st) return db_error(st.error());
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
-  w.StartObject();
-  write_team(w, t);
-  w.EndObject();
-  return {200, buf.GetString()};
+  return team_reply(t);
 }
 
 Reply team_update(TenantStore& store, tenants::Tenancy& tenancy, const Edit& e) {
@@ -554,12 +556,7 @@ Reply team_update(TenantStore& store, tenants::Tenancy& tenancy, const Edit& e) 
   tenancy.invalidate_all();
   if (!updated) return db_error(updated.error());
   if (!*updated) return not_found("Team not found.");
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
-  w.StartObject();
-  write_team(w, record);
-  w.EndObject();
-  return {200, buf.GetString()};
+  return team_reply(record);
 }
 
 Reply team_info(TenantStore& store, const std::string& team_id) {
