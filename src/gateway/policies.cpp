@@ -60,11 +60,11 @@ Result<limits::RedisConfig> to_redis_config(const RedisSettings& s, double timeo
 
 Policies::Policies(const GatewayConfig& config, metrics::Registry& registry)
     : fail_closed_(config.limits.fail_closed),
+      lease_ms_(static_cast<int64_t>(std::max(60.0, config.request_timeout_s) * 1000)),
       default_completion_tokens_(config.limits.default_completion_tokens),
       max_queue_(config.limits.max_queue),
       queue_timeout_(static_cast<int64_t>(config.limits.queue_timeout_s * 1000)),
       cache_(config.cache),
-      lease_ms_(static_cast<int64_t>(std::max(60.0, config.request_timeout_s) * 1000)),
       limits_config_(config.limits),
       generation_(g_next_generation.fetch_add(1)) {
   const LimitsConfig& l = config.limits;
@@ -313,22 +313,6 @@ asio::awaitable<std::optional<cache::CachedResponse>> Policies::cache_get(const 
   Result<limits::RespValue> reply = co_await client.command(std::move(args));
   if (reply && reply->type == limits::RespType::BulkString) out = cache::deserialize(reply->str);
   co_return out;
-}
-
-asio::awaitable<void> Policies::cache_put(const std::string& key, cache::CachedResponse value,
-                                          double ttl_s) {
-  int64_t ttl_ms = std::max<int64_t>(1, static_cast<int64_t>(ttl_s * 1000));
-  if (local_cache_) {
-    local_cache_->put(key, std::move(value), now_ms() + ttl_ms);
-    co_return;
-  }
-  if (!cache_redis_) co_return;
-  auto executor = co_await asio::this_coro::executor;
-  limits::RedisClient& client = cache_client(thread_state(), executor);
-  std::vector<std::string> args{"SET", cache_redis_key(key), cache::serialize(value), "PX",
-                                std::to_string(ttl_ms)};
-  Result<limits::RespValue> reply = co_await client.command(std::move(args));
-  (void)reply;  // a failed store is a later miss, nothing more
 }
 
 namespace {

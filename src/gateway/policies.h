@@ -92,16 +92,14 @@ class Policies {
   };
   boost::asio::awaitable<ParallelResult> acquire_parallel(const std::vector<ScopeLimits>& scopes);
 
-  // The response cache. get() misses when Redis cannot answer; put() drops what cannot be
+  // The response cache. get() misses when Redis cannot answer; store() drops what cannot be
   // stored.
   bool cache_enabled() const { return cache_.enabled; }
   const CacheConfig& cache_config() const { return cache_; }
   boost::asio::awaitable<std::optional<cache::CachedResponse>> cache_get(const std::string& key);
-  boost::asio::awaitable<void> cache_put(const std::string& key, cache::CachedResponse value,
-                                         double ttl_s);
-  // put() without waiting: in process it is done on return; in Redis it is queued on the calling
-  // I/O thread (`executor`) and sent, with the other stores queued in the same turn, in one
-  // script call right after it (safe after this object is gone).
+  // Stores without waiting: in process it is done on return; in Redis it is queued on the
+  // calling I/O thread (`executor`) and sent, with the other stores queued in the same turn, in
+  // one script call right after it (safe after this object is gone).
   void cache_store(const boost::asio::any_io_executor& executor, std::string key,
                    cache::CachedResponse value, double ttl_s);
   void count_cache(bool hit, const std::string& model);

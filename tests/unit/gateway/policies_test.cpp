@@ -25,6 +25,15 @@ GatewayConfig config_with(std::optional<uint16_t> redis_port, bool cache, bool c
   return c;
 }
 
+// Stores an answer and runs the I/O context until the store has been sent (in Redis, the flush
+// after the turn).
+void store(Policies& p, boost::asio::io_context& io, const std::string& key,
+           cache::CachedResponse value, double ttl_s) {
+  p.cache_store(io.get_executor(), key, std::move(value), ttl_s);
+  io.restart();
+  io.run();
+}
+
 TEST(Policies, LocalLimitsAdmitExactlyTheLimit) {
   metrics::Registry registry;
   boost::asio::io_context io;
@@ -59,7 +68,7 @@ TEST(Policies, LocalCacheRoundTripsAndCountsMetrics) {
   Policies p(config_with(std::nullopt, true, false), registry);
   ASSERT_TRUE(p.cache_enabled());
   EXPECT_FALSE(co_run(io, p.cache_get("k")));
-  co_run(io, p.cache_put("k", {.content_type = "application/json", .body = "{}"}, 60));
+  store(p, io, "k", {.content_type = "application/json", .body = "{}"}, 60);
   auto hit = co_run(io, p.cache_get("k"));
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->body, "{}");
@@ -87,7 +96,7 @@ TEST(Policies, RedisSharesCountersAndCacheBetweenGateways) {
   }
   EXPECT_EQ(admitted, 3);
 
-  co_run(io, a.cache_put("key1", {.content_type = "text/event-stream", .body = "data: x\n\n"}, 60));
+  store(a, io, "key1", {.content_type = "text/event-stream", .body = "data: x\n\n"}, 60);
   auto hit = co_run(io, b.cache_get("key1"));
   ASSERT_TRUE(hit) << "b reads what a stored";
   EXPECT_EQ(hit->content_type, "text/event-stream");
@@ -156,7 +165,7 @@ TEST(Policies, CacheInTheLimitsRedisIsLookedUpWithTheLimits) {
   boost::asio::io_context io;
   Policies a(config_with(redis.port(), true, true), r1);
   std::vector<limits::LimitSpec> specs{limits::requests_per_minute("key:lookup", 100)};
-  co_run(io, a.cache_put("hit", {.content_type = "application/json", .body = "{\"x\":2}"}, 60));
+  store(a, io, "hit", {.content_type = "application/json", .body = "{\"x\":2}"}, 60);
   Policies::CacheLookup hit, miss, skipped;
   limits::Decision d1 = co_run(io, a.acquire_and_lookup(specs, 1, "hit", &hit));
   limits::Decision d2 = co_run(io, a.acquire_and_lookup(specs, 1, "missing", &miss));
