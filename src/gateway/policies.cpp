@@ -144,15 +144,20 @@ asio::awaitable<limits::Decision> Policies::acquire(const std::vector<limits::Li
   co_return d;
 }
 
-limits::RedisLimiter& Policies::redis_limiter(ThreadState& t,
-                                              const asio::any_io_executor& executor) {
+limits::RedisClient& Policies::limits_client(ThreadState& t,
+                                             const asio::any_io_executor& executor) {
   if (!t.limits_client) {
     t.executor = executor;
     t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
   }
+  return *t.limits_client;
+}
+
+limits::RedisLimiter& Policies::redis_limiter(ThreadState& t,
+                                              const asio::any_io_executor& executor) {
   if (!t.limiter) {
     t.limiter = std::make_unique<limits::RedisLimiter>(
-        *t.limits_client, &local_, stats_,
+        limits_client(t, executor), &local_, stats_,
         limits::RedisLimiterOptions{.fail_mode = fail_closed_ ? limits::FailMode::Closed
                                                               : limits::FailMode::Open});
   }
@@ -180,14 +185,10 @@ asio::awaitable<limits::Decision> Policies::acquire_and_lookup(
 
 asio::awaitable<bool> Policies::check_redis() {
   if (!redis_) co_return true;
-  ThreadState& t = thread_state();
-  if (!t.limits_client) {
-    auto executor = co_await asio::this_coro::executor;
-    t.executor = executor;
-    t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
-  }
+  auto executor = co_await asio::this_coro::executor;
+  limits::RedisClient& client = limits_client(thread_state(), executor);
   std::vector<std::string> args{"PING"};
-  Result<limits::RespValue> reply = co_await t.limits_client->command(std::move(args));
+  Result<limits::RespValue> reply = co_await client.command(std::move(args));
   bool ok = reply && !reply->is_error();
   if (ok) stats_.record_success();
   else
@@ -288,13 +289,7 @@ std::string Policies::cache_redis_key(const std::string& key) const {
 }
 
 limits::RedisClient& Policies::cache_client(ThreadState& t, const asio::any_io_executor& executor) {
-  if (cache_shares_limits_client_) {
-    if (!t.limits_client) {
-      t.executor = executor;
-      t.limits_client = std::make_unique<limits::RedisClient>(executor, *redis_);
-    }
-    return *t.limits_client;
-  }
+  if (cache_shares_limits_client_) return limits_client(t, executor);
   if (!t.cache_client)
     t.cache_client = std::make_unique<limits::RedisClient>(executor, *cache_redis_);
   return *t.cache_client;

@@ -119,6 +119,8 @@ class Policies {
   struct ThreadState;
   ThreadState& thread_state();
   limits::RedisClient& cache_client(ThreadState& t, const boost::asio::any_io_executor& executor);
+  // The thread's Redis client for limits (made on first use), and its limiter.
+  limits::RedisClient& limits_client(ThreadState& t, const boost::asio::any_io_executor& executor);
   limits::RedisLimiter& redis_limiter(ThreadState& t, const boost::asio::any_io_executor& executor);
   ParallelResult acquire_parallel_locally(const std::vector<ScopeLimits>& scopes);
   std::string cache_redis_key(const std::string& key) const;
