@@ -53,6 +53,9 @@ struct KernelTable {
   void (*silu_mul)(float* out, const float* gate, const float* up, int64_t n) = nullptr;
   // out = a + b (residual connections); out may alias a or b.
   void (*add)(float* out, const float* a, const float* b, int64_t n) = nullptr;
+  // The index of the first largest value of x[0, n), n >= 1 (greedy sampling over the
+  // vocabulary). NaNs are passed over; 0 when every value is NaN.
+  int64_t (*argmax)(const float* x, int64_t n) = nullptr;
   // sum a[i] * b[i] (attention scores)
   float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
   // y += a * x (attention-weighted sum of values)

@@ -6,6 +6,8 @@
 #include <limits>
 #include <numeric>
 
+#include "engine/kernels/kernel_table.h"
+
 namespace ondol::engine {
 
 namespace {
@@ -64,8 +66,10 @@ void fill_logprobs(std::span<const float> values, std::span<const int32_t> ids, 
 }
 
 TokenId argmax(std::span<const float> values) {
-  // First maximum, as torch.argmax: ties go to the lower id.
-  return static_cast<TokenId>(std::max_element(values.begin(), values.end()) - values.begin());
+  // First maximum, as torch.argmax: ties go to the lower id. Vectorised: a step samples every
+  // running sequence's row of the vocabulary on the step thread.
+  return static_cast<TokenId>(
+      kernels::active_kernels().argmax(values.data(), static_cast<int64_t>(values.size())));
 }
 
 }  // namespace

@@ -85,6 +85,36 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
   }
 }
 
+// As the AVX-512 form: the largest value with NaNs passed over (vmaxps returns its second operand
+// when the first is NaN), then the first index holding it. The tail is compared one value at a
+// time (comparisons round nothing).
+int64_t argmax(const float* x, int64_t n) {
+  const __m256 minus_inf = _mm256_set1_ps(-__builtin_inff());
+  __m256 m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;
+  int64_t i = 0;
+  for (; i + 4 * kFloatLanes <= n; i += 4 * kFloatLanes) {
+    m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+    m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + kFloatLanes), m1);
+    m2 = _mm256_max_ps(_mm256_loadu_ps(x + i + 2 * kFloatLanes), m2);
+    m3 = _mm256_max_ps(_mm256_loadu_ps(x + i + 3 * kFloatLanes), m3);
+  }
+  for (; i + kFloatLanes <= n; i += kFloatLanes) m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+  float lanes[kFloatLanes];
+  _mm256_storeu_ps(lanes, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+  float best = lanes[0];
+  for (float v : lanes) best = v > best ? v : best;
+  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
+  const __m256 target = _mm256_set1_ps(best);
+  for (i = 0; i + kFloatLanes <= n; i += kFloatLanes) {
+    const int equal = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), target, _CMP_EQ_OQ));
+    if (equal != 0) return i + __builtin_ctz(static_cast<unsigned>(equal));
+  }
+  for (; i < n; ++i) {
+    if (x[i] == best) return i;
+  }
+  return 0;  // every value is NaN
+}
+
 void add(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; i += kFloatLanes) {
     store(out + i, _mm256_add_ps(load(a + i, n - i), load(b + i, n - i)), n - i);
@@ -193,6 +223,7 @@ void register_avx2_ops(KernelTable& table) {
   table.softmax = softmax;
   table.silu_mul = silu_mul;
   table.add = add;
+  table.argmax = argmax;
   table.dot = dot;
   table.axpy = axpy;
   table.dot_f16 = dot_f16;

@@ -63,6 +63,32 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
   }
 }
 
+// Two passes over x: the largest value (vmaxps returns its second operand when the first is NaN,
+// so NaNs are passed over), then the first index holding it. Four accumulators hide the max
+// latency; the second pass stops at the first match.
+int64_t argmax(const float* x, int64_t n) {
+  const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
+  __m512 m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;
+  int64_t i = 0;
+  for (; i + 4 * kFloatLanes <= n; i += 4 * kFloatLanes) {
+    m0 = _mm512_max_ps(_mm512_loadu_ps(x + i), m0);
+    m1 = _mm512_max_ps(_mm512_loadu_ps(x + i + kFloatLanes), m1);
+    m2 = _mm512_max_ps(_mm512_loadu_ps(x + i + 2 * kFloatLanes), m2);
+    m3 = _mm512_max_ps(_mm512_loadu_ps(x + i + 3 * kFloatLanes), m3);
+  }
+  for (; i < n; i += kFloatLanes) {
+    m0 = _mm512_mask_max_ps(m0, low_mask16(n - i), load(x + i, n - i), m0);
+  }
+  const __m512 best = _mm512_set1_ps(
+      _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3))));
+  for (i = 0; i < n; i += kFloatLanes) {
+    const __mmask16 equal =
+        _mm512_mask_cmp_ps_mask(low_mask16(n - i), load(x + i, n - i), best, _CMP_EQ_OQ);
+    if (equal != 0) return i + __builtin_ctz(equal);
+  }
+  return 0;  // every value is NaN
+}
+
 void add(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; i += kFloatLanes) {
     store(out + i, _mm512_add_ps(load(a + i, n - i), load(b + i, n - i)), n - i);
@@ -272,6 +298,7 @@ void register_avx512_ops(KernelTable& table) {
   table.softmax = softmax;
   table.silu_mul = silu_mul;
   table.add = add;
+  table.argmax = argmax;
   table.dot = dot;
   table.axpy = axpy;
   table.dot_f16 = dot_f16;

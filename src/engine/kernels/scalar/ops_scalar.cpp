@@ -39,6 +39,15 @@ void add(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
+int64_t argmax(const float* x, int64_t n) {
+  int64_t best = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(x[i])) continue;
+    if (best < 0 || x[i] > x[best]) best = i;
+  }
+  return best < 0 ? 0 : best;
+}
+
 float dot(const float* a, const float* b, int64_t n) {
   float sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
@@ -91,6 +100,7 @@ void register_scalar_ops(KernelTable& table) {
   table.softmax = softmax;
   table.silu_mul = silu_mul;
   table.add = add;
+  table.argmax = argmax;
   table.dot = dot;
   table.axpy = axpy;
   table.dot_f16 = dot_f16;

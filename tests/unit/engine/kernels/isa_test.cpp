@@ -51,6 +51,7 @@ TEST_P(IsaLevelTest, TableExistsExactlyWhenTheCpuHasTheLevel) {
   EXPECT_NE(table->softmax, nullptr);
   EXPECT_NE(table->silu_mul, nullptr);
   EXPECT_NE(table->add, nullptr);
+  EXPECT_NE(table->argmax, nullptr);
   EXPECT_NE(table->dot, nullptr);
   EXPECT_NE(table->axpy, nullptr);
   EXPECT_NE(table->fp16_to_fp32_row, nullptr);

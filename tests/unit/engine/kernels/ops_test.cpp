@@ -127,6 +127,47 @@ TEST_P(OpsTest, AddDotAxpy) {
   }
 }
 
+// The same index as the scalar reference wherever the largest value sits, with ties (the first
+// wins, -0 and +0 included), NaNs (passed over), -inf and the vocabulary's length.
+TEST_P(OpsTest, ArgmaxFindsTheFirstLargestValue) {
+  if (!available()) return;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<int64_t> lengths(std::begin(kLengths), std::end(kLengths));
+  lengths.push_back(32000);
+  for (int64_t n : lengths) {
+    SCOPED_TRACE(n);
+    std::vector<float> x = random_normal(n, 11);
+    auto expect_same = [&](const char* what) {
+      SCOPED_TRACE(what);
+      const int64_t want = scalar_->argmax(x.data(), n);
+      EXPECT_EQ(fast_->argmax(x.data(), n), want);
+      return want;
+    };
+    expect_same("random");
+    for (int64_t at : {int64_t{0}, n / 2, n - 1}) {
+      std::vector<float> saved = x;
+      x[at] = 100.0f;
+      EXPECT_EQ(expect_same("one largest"), at);
+      x[n - 1] = 100.0f;  // a later tie loses
+      EXPECT_EQ(expect_same("tie"), at);
+      x[at] = nan;
+      expect_same("NaN where the largest was");
+      x = saved;
+    }
+    std::fill(x.begin(), x.end(), -inf);
+    EXPECT_EQ(expect_same("all -inf"), 0);
+    std::fill(x.begin(), x.end(), nan);
+    EXPECT_EQ(expect_same("all NaN"), 0);
+    x[n - 1] = -inf;
+    EXPECT_EQ(expect_same("one value among NaNs"), n - 1);
+    std::fill(x.begin(), x.end(), -1.0f);
+    x[n / 3] = -0.0f;
+    x[n - 1] = 0.0f;
+    EXPECT_EQ(expect_same("-0 before +0"), n / 3);
+  }
+}
+
 // The F16 forms equal converting the row first and calling the F32 kernel of the same level,
 // bit for bit (attention results must not depend on how the KV cache row was read), and are
 // close to the scalar reference.
@@ -265,6 +306,9 @@ TEST(ScalarOpsTest, KnownValues) {
   k.silu_mul(out, gate, up, 2);
   EXPECT_EQ(out[0], 0.0f);
   EXPECT_FLOAT_EQ(out[1], 2.0f / (1 + std::exp(-2.0f)) * 3.0f);
+  const float values[5] = {1.0f, std::numeric_limits<float>::quiet_NaN(), 7.0f, -2.0f, 7.0f};
+  EXPECT_EQ(k.argmax(values, 5), 2);
+  EXPECT_EQ(k.argmax(values + 1, 1), 0);  // only a NaN
 }
 
 }  // namespace
