@@ -343,6 +343,9 @@ inline void prefetch_rows(const std::byte* p, int64_t bytes) {
 // that the hardware prefetcher follows, where one head alone is a 2 KiB island in the pool.
 // Slice s (one per thread, with its own buffers) takes items s, s + num_slices, ...: the ranges of
 // one run go to different threads. Each (token, head) is computed the same whatever the items.
+// Decode attention waits on memory (every K/V row is read once per step), so while a thread
+// computes one item it fetches the next one's rows into L2, spread over the item's blocks: the
+// memory keeps working while the thread computes.
 void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
   const int64_t num_runs = find_runs(batch);
   const int64_t num_items = num_runs * head_ranges_;
@@ -351,14 +354,17 @@ void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
     for (int64_t s = begin; s < end; ++s) {
       AttentionScratch scratch = attention_scratch(s);
       for (int64_t item = s; item < num_items; item += num_slices) {
-        if (item + num_slices < num_items) prefetch_item(layer, batch, kv, item + num_slices);
+        ItemPrefetch next;
+        if (item + num_slices < num_items)
+          next = item_prefetch(layer, batch, kv, item + num_slices);
         const HeadRange heads = item_heads(item);
         const int64_t run = item / head_ranges_;
         if (run_begin_[run + 1] - run_begin_[run] >= kMinTokensForMatmulAttention) {
+          next.finish();
           for (int h = heads.begin; h < heads.end; ++h)
             attend_run_matmul(layer, batch, kv, run, h, scratch);
         } else {
-          attend_run_rows(layer, batch, kv, run, heads, scratch);
+          attend_run_rows(layer, batch, kv, run, heads, scratch, next);
         }
       }
     }
@@ -370,26 +376,44 @@ LlamaModel::HeadRange LlamaModel::item_heads(int64_t item) const {
   return {begin, std::min(begin + heads_per_item_, config_.num_kv_heads)};
 }
 
-// Starts loading an item's K and V rows into L2 while the item before it computes: a sequence's
-// blocks lie anywhere in the pool, and the prefetcher cannot guess the next one.
-void LlamaModel::prefetch_item(int layer, const Batch& batch, const KvView& kv, int64_t item) {
+LlamaModel::ItemPrefetch LlamaModel::item_prefetch(int layer, const Batch& batch, const KvView& kv,
+                                                   int64_t item) const {
   const int64_t run = item / head_ranges_;
-  const HeadRange heads = item_heads(item);
-  const KvCache& cache = *kv.cache;
-  const BlockTable& table = *kv.tables[batch.tokens[run_begin_[run]].seq_slot];
-  const int64_t num_positions = int64_t{batch.tokens[run_begin_[run + 1] - 1].position} + 1;
+  return ItemPrefetch(*kv.cache, layer, *kv.tables[batch.tokens[run_begin_[run]].seq_slot],
+                      item_heads(item),
+                      int64_t{batch.tokens[run_begin_[run + 1] - 1].position} + 1);
+}
+
+LlamaModel::ItemPrefetch::ItemPrefetch(const KvCache& cache, int layer, const BlockTable& table,
+                                       HeadRange heads, int64_t num_positions)
+    : cache_(&cache), table_(&table), layer_(layer), heads_(heads), num_positions_(num_positions) {
   const int64_t bs = cache.block_size();
-  const int64_t row_bytes = int64_t{config_.head_dim} * cache.bytes_per_value();
-  for (int64_t b = 0; b * bs < num_positions; ++b) {
-    // One stretch per block: the range's heads but the last whole (unused slots included), the
-    // last up to the run's last position.
-    const int64_t bytes = (heads.end - heads.begin - 1) * bs * row_bytes +
-                          std::min(bs, num_positions - b * bs) * row_bytes;
-    const std::byte* kb = cache.key_block(layer, table[b], heads.begin);
-    const std::byte* vb = cache.value_block(layer, table[b], heads.begin);
-    for (int64_t off = 0; off < bytes; off += 64) {
-      __builtin_prefetch(kb + off, 0, 2);
-      __builtin_prefetch(vb + off, 0, 2);
+  for (int64_t b = 0; b * bs < num_positions; ++b) lines_left_ += (stretch_bytes(b) + 63) / 64;
+}
+
+// One stretch per block: the range's heads but the last whole (unused slots included), the last
+// up to the run's last position.
+int64_t LlamaModel::ItemPrefetch::stretch_bytes(int64_t block) const {
+  const int64_t bs = cache_->block_size();
+  const int64_t row_bytes = int64_t{cache_->config().head_dim} * cache_->bytes_per_value();
+  return (heads_.end - heads_.begin - 1) * bs * row_bytes +
+         std::min(bs, num_positions_ - block * bs) * row_bytes;
+}
+
+void LlamaModel::ItemPrefetch::issue(int64_t lines) {
+  lines = std::min(lines, lines_left_);
+  lines_left_ -= lines;
+  while (lines > 0) {
+    const int64_t bytes = stretch_bytes(block_);
+    const std::byte* kb = cache_->key_block(layer_, (*table_)[block_], heads_.begin);
+    const std::byte* vb = cache_->value_block(layer_, (*table_)[block_], heads_.begin);
+    for (; offset_ < bytes && lines > 0; offset_ += 64, --lines) {
+      __builtin_prefetch(kb + offset_, 0, 2);
+      __builtin_prefetch(vb + offset_, 0, 2);
+    }
+    if (offset_ >= bytes) {
+      ++block_;
+      offset_ = 0;
     }
   }
 }
@@ -412,7 +436,7 @@ LlamaModel::AttentionScratch LlamaModel::attention_scratch(int64_t slice) {
 // of the range in turn, so the reads run through each block's stretch of heads in order. Scores
 // of (token i, query head j of the range, position p) sit at scores[(i * heads + j) * P + p].
 void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run,
-                                 HeadRange heads, const AttentionScratch& a) {
+                                 HeadRange heads, const AttentionScratch& a, ItemPrefetch& next) {
   const ModelConfig& c = config_;
   const int hd = c.head_dim;
   const int group = c.num_heads / c.num_kv_heads;
@@ -432,11 +456,15 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
   auto scores_row = [&](int64_t t, int h) {
     return a.scores + ((t - t_begin) * q_heads + (h - heads.begin * group)) * num_positions;
   };
+  // The next item's lines, an equal share after each (block, head) of both passes.
+  const int64_t ticks = 2 * num_blocks * (heads.end - heads.begin);
+  const int64_t lines_per_tick = (next.lines_left() + ticks - 1) / ticks;
   // Scores: block by block; token t sees positions 0..position(t).
   for (int64_t b = 0; b < num_blocks; ++b) {
     if (b + 1 < num_blocks)
       prefetch_rows(cache.key_block(layer, table[b + 1], heads.begin), range_bytes);
     for (int kv_head = heads.begin; kv_head < heads.end; ++kv_head) {
+      next.issue(lines_per_tick);
       const std::byte* kb = cache.key_block(layer, table[b], kv_head);
       for (int64_t t = t_begin; t < t_end; ++t) {
         const int64_t rows = std::min(bs, int64_t{batch.tokens[t].position} + 1 - b * bs);
@@ -468,6 +496,7 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
     if (b + 1 < num_blocks)
       prefetch_rows(cache.value_block(layer, table[b + 1], heads.begin), range_bytes);
     for (int kv_head = heads.begin; kv_head < heads.end; ++kv_head) {
+      next.issue(lines_per_tick);
       const std::byte* vb = cache.value_block(layer, table[b], kv_head);
       for (int64_t t = t_begin; t < t_end; ++t) {
         const int64_t rows = std::min(bs, int64_t{batch.tokens[t].position} + 1 - b * bs);

@@ -91,12 +91,34 @@ class LlamaModel {
     int begin;  // first KV head
     int end;    // one past the last
   };
+  // The K and V rows of one attention item, fetched into L2 a few cache lines at a time while
+  // the item before it computes (attend()).
+  class ItemPrefetch {
+   public:
+    ItemPrefetch() = default;  // nothing to fetch
+    ItemPrefetch(const KvCache& cache, int layer, const BlockTable& table, HeadRange heads,
+                 int64_t num_positions);
+    int64_t lines_left() const { return lines_left_; }
+    void issue(int64_t lines);  // the next `lines` lines of K and of V
+    void finish() { issue(lines_left_); }
+
+   private:
+    int64_t stretch_bytes(int64_t block) const;
+    const KvCache* cache_ = nullptr;
+    const BlockTable* table_ = nullptr;
+    int layer_ = 0;
+    HeadRange heads_{};
+    int64_t num_positions_ = 0;
+    int64_t block_ = 0;   // cursor: block
+    int64_t offset_ = 0;  // and byte offset in its stretch
+    int64_t lines_left_ = 0;
+  };
   void attend(int layer, const Batch& batch, const KvView& kv);
   HeadRange item_heads(int64_t item) const;
   AttentionScratch attention_scratch(int64_t slice);
-  void prefetch_item(int layer, const Batch& batch, const KvView& kv, int64_t item);
+  ItemPrefetch item_prefetch(int layer, const Batch& batch, const KvView& kv, int64_t item) const;
   void attend_run_rows(int layer, const Batch& batch, const KvView& kv, int64_t run,
-                       HeadRange heads, const AttentionScratch& a);
+                       HeadRange heads, const AttentionScratch& a, ItemPrefetch& next);
   void attend_run_matmul(int layer, const Batch& batch, const KvView& kv, int64_t run, int kv_head,
                          const AttentionScratch& a);
   int64_t find_runs(const Batch& batch);
