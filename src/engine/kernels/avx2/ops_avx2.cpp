@@ -177,15 +177,18 @@ void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_r
     return;
   }
   __m256 acc[kHeldVectors];
+#pragma GCC unroll 8
   for (int64_t j = 0; j < kHeldVectors; ++j) acc[j] = _mm256_loadu_ps(y + j * kFloatLanes);
   for (int64_t r = 0; r < num_rows; ++r) {
     const __m256 s = _mm256_set1_ps(a[r]);
     const uint16_t* row = rows + r * n;
+#pragma GCC unroll 8
     for (int64_t j = 0; j < kHeldVectors; ++j) {
       const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j * kFloatLanes));
       acc[j] = _mm256_fmadd_ps(s, _mm256_cvtph_ps(h), acc[j]);
     }
   }
+#pragma GCC unroll 8
   for (int64_t j = 0; j < kHeldVectors; ++j) _mm256_storeu_ps(y + j * kFloatLanes, acc[j]);
 }
 

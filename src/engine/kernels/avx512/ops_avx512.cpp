@@ -152,14 +152,17 @@ void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
 // 45 shuffles and adds instead of 16 x 7. Lanes of different vectors are never added together.
 inline __m512 reduce_add_16(const __m512 v[16]) {
   __m512 s8[8], s4[4], s2[2];
+#pragma GCC unroll 16
   for (int i = 0; i < 8; ++i) {  // [a.0+a.2, a.1+a.3, b.0+b.2, b.1+b.3] in 128-bit chunks
     s8[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
                           _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 4; ++i) {  // chunk k: vector 4i+k's lanes i + i+4 (4 lanes)
     s4[i] = _mm512_add_ps(_mm512_shuffle_f32x4(s8[2 * i], s8[2 * i + 1], 0x88),
                           _mm512_shuffle_f32x4(s8[2 * i], s8[2 * i + 1], 0xDD));
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 2; ++i) {  // chunk k: [x0+x2, x1+x3] of vectors 8i+k and 8i+4+k
     s2[i] = _mm512_add_ps(_mm512_shuffle_ps(s4[2 * i], s4[2 * i + 1], 0x44),
                           _mm512_shuffle_ps(s4[2 * i], s4[2 * i + 1], 0xEE));
@@ -178,11 +181,13 @@ void dot_rows_f16_held(const float* q, const uint16_t* rows, int64_t num_rows, f
                        float* out) {
   constexpr int64_t n = 2 * kPairs * kFloatLanes;
   __m512 qv[2 * kPairs];
+#pragma GCC unroll 16
   for (int j = 0; j < 2 * kPairs; ++j) qv[j] = _mm512_loadu_ps(q + j * kFloatLanes);
   const __m512 scale_v = _mm512_set1_ps(scale);
   for (int64_t r0 = 0; r0 < num_rows; r0 += kFloatLanes) {
     const int64_t count = std::min<int64_t>(kFloatLanes, num_rows - r0);
     __m512 lanes[kFloatLanes];
+#pragma GCC unroll 16
     for (int64_t r = 0; r < kFloatLanes; ++r) {
       if (r >= count) {
         lanes[r] = _mm512_setzero_ps();
@@ -190,6 +195,7 @@ void dot_rows_f16_held(const float* q, const uint16_t* rows, int64_t num_rows, f
       }
       const uint16_t* row = rows + (r0 + r) * n;
       __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+#pragma GCC unroll 16
       for (int j = 0; j < kPairs; ++j) {
         const __m256i lo =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * j * kFloatLanes));
@@ -226,15 +232,18 @@ template <int kVectors>
 void axpy_rows_f16_held(float* y, const float* a, const uint16_t* rows, int64_t num_rows) {
   constexpr int64_t n = kVectors * kFloatLanes;
   __m512 acc[kVectors];
+#pragma GCC unroll 16
   for (int j = 0; j < kVectors; ++j) acc[j] = _mm512_loadu_ps(y + j * kFloatLanes);
   for (int64_t r = 0; r < num_rows; ++r) {
     const __m512 s = _mm512_set1_ps(a[r]);
     const uint16_t* row = rows + r * n;
+#pragma GCC unroll 16
     for (int j = 0; j < kVectors; ++j) {
       const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + j * kFloatLanes));
       acc[j] = _mm512_fmadd_ps(s, _mm512_cvtph_ps(h), acc[j]);
     }
   }
+#pragma GCC unroll 16
   for (int j = 0; j < kVectors; ++j) _mm512_storeu_ps(y + j * kFloatLanes, acc[j]);
 }
 
