@@ -19,15 +19,17 @@ namespace {
 // computes y rows [m0, m0 + RM) x columns [n0, n0 + RN). Its loops over RM and RN carry
 // `#pragma GCC unroll`: at -O2 GCC leaves them rolled, and the accumulator arrays then live on
 // the stack instead of in registers (measured: 3-4x slower).
-template <class Kernel, int RM, int RN>
-inline void dispatch_tile(int rm, int rn, const MatmulTask& t, int64_t m0, int64_t n0) {
+// `extra` is passed on to the kernel's tile after n0 (a kernel's own per-tile arguments).
+template <class Kernel, int RM, int RN, class... Extra>
+inline void dispatch_tile(int rm, int rn, const MatmulTask& t, int64_t m0, int64_t n0,
+                          Extra... extra) {
   if constexpr (RM > 1) {
-    if (rm < RM) return dispatch_tile<Kernel, RM - 1, RN>(rm, rn, t, m0, n0);
+    if (rm < RM) return dispatch_tile<Kernel, RM - 1, RN>(rm, rn, t, m0, n0, extra...);
   }
   if constexpr (RN > 1) {
-    if (rn < RN) return dispatch_tile<Kernel, RM, RN - 1>(rm, rn, t, m0, n0);
+    if (rn < RN) return dispatch_tile<Kernel, RM, RN - 1>(rm, rn, t, m0, n0, extra...);
   }
-  Kernel::template tile<RM, RN>(t, m0, n0);
+  Kernel::template tile<RM, RN>(t, m0, n0, extra...);
 }
 
 inline int clamp_tile(int64_t remaining, int tile) {
