@@ -37,10 +37,12 @@ class Rope {
 
   const RopeParams& params() const { return params_; }
 
- private:
-  void rotate(float* x, int num_heads, const float* cos, const float* sin) const;
+  // The two halves of apply(), for callers that rotate at one position many times (a forward
+  // pass: every layer): cos and sin of rotary_dim / 2 angles, then the rotation with them.
   void angles(int64_t position, float* cos, float* sin) const;
+  void rotate(float* x, int num_heads, const float* cos, const float* sin) const;
 
+ private:
   RopeParams params_;
   std::vector<double> inverse_frequency_;  // rotary_dim / 2: freq_scale * base^(-2i / rotary_dim)
 };

@@ -73,6 +73,8 @@ class LlamaModel {
   void repack_weights();
   Status check(const Batch& batch, const KvView& kv) const;
   void embed(const Batch& batch);
+  void rope_angles(const Batch& batch);
+  int64_t rope_pairs() const { return rope_.params().rotary_dim / 2; }
   void attention_block(int layer, const Batch& batch, const KvView& kv);
   enum class Residual { kNone, kAddBlockOutput };
   void rmsnorm_rows(const float* weight, int64_t n, Residual residual);
@@ -152,6 +154,9 @@ class LlamaModel {
   std::vector<float> hb2_;  // (T, ffn_dim) up
   // Attention: one slice per thread, each holding an AttentionScratch (slice_floats floats).
   std::vector<int64_t> run_begin_;  // (T + 1) first token of each run of one sequence
+  // (T, rotary_dim / 2) each: the rotary angles of each token's position, computed once per
+  // forward pass for all layers.
+  std::vector<float> rope_cos_, rope_sin_;
   int64_t num_slices_ = 0;
   int64_t slice_floats_ = 0;
   std::vector<float> att_scratch_;        // (num_slices, slice_floats)
