@@ -71,6 +71,22 @@ struct KernelTable {
                        float scale, float* out) = nullptr;
   void (*axpy_rows_f16)(float* y, const float* a, const uint16_t* rows, int64_t num_rows,
                         int64_t n) = nullptr;
+  // Int8 KV cache rows (KvDtype::kI8): n int8 values q and one float scale per row; value i of a
+  // row is float(q[i]) * scale, one rounding (dequantize_rows_i8). A row is quantized with
+  // scale = max |in| / 127 (0 for a row of zeros) and q[i] = in[i] / scale rounded to the
+  // nearest integer, ties to even, clamped to [-127, 127]; every level gives the same bytes. A
+  // row whose scale underflows to 0 is stored as zeros. NaN and infinite inputs are not defined.
+  void (*quantize_row_i8)(const float* in, int8_t* q, float* scale, int64_t n) = nullptr;
+  // out (num_rows, n) = the dequantized rows; rows are n bytes apart, scales[r] is row r's.
+  void (*dequantize_rows_i8)(const int8_t* rows, const float* scales, int64_t num_rows, int64_t n,
+                             float* out) = nullptr;
+  // The F16 block forms for int8 rows, bit-identical to dequantizing the rows first and calling
+  // the F32 row forms: out[r] = dot(q, row r, n) * scale; and y += a[r] * row r (axpy) for r
+  // in order.
+  void (*dot_rows_i8)(const float* q, const int8_t* rows, const float* scales, int64_t num_rows,
+                      int64_t n, float scale, float* out) = nullptr;
+  void (*axpy_rows_i8)(float* y, const float* a, const int8_t* rows, const float* scales,
+                       int64_t num_rows, int64_t n) = nullptr;
   // Row conversions, bit-exact with half.h (round to nearest even).
   void (*fp16_to_fp32_row)(const uint16_t* in, float* out, int64_t n) = nullptr;
   void (*fp32_to_fp16_row)(const float* in, uint16_t* out, int64_t n) = nullptr;

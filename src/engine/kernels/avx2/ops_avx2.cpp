@@ -141,26 +141,66 @@ void axpy(float* y, float a, const float* x, int64_t n) {
   }
 }
 
-inline float dot_f16(const float* a, const uint16_t* b, int64_t n) {
+// Up to 8 int8 values; the rest of the register is zero.
+__m128i load_i8(const int8_t* p, int64_t remaining) {
+  if (remaining >= kFloatLanes) return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  int8_t buffer[16] = {};
+  std::memcpy(buffer, p, remaining);
+  return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(buffer));
+}
+
+// How the row kernels read one KV row as floats: full(i) = values [i, i + 8), part(i, m) = the
+// first min(m, 8) of them and zeros. F16 and int8 rows share the dot / axpy loops through these,
+// so both sum exactly as dot / axpy do on the converted row.
+struct F16Row {
+  const uint16_t* p;
+  __m256 full(int64_t i) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+  }
+  __m256 part(int64_t i, int64_t remaining) const {
+    return _mm256_cvtph_ps(load_u16(p + i, remaining));
+  }
+};
+
+// float(q) is exact; the multiply by the row's scale is dequantize_rows_i8's one rounding.
+struct I8Row {
+  const int8_t* p;
+  __m256 scale;
+  __m256 full(int64_t i) const {
+    return widen(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + i)));
+  }
+  __m256 part(int64_t i, int64_t remaining) const { return widen(load_i8(p + i, remaining)); }
+  __m256 widen(__m128i bytes) const {
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), scale);
+  }
+};
+
+template <class Row>
+inline float dot_row(const float* a, Row b, int64_t n) {
   __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 * kFloatLanes <= n; i += 2 * kFloatLanes) {
-    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
-    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + kFloatLanes));
-    sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(lo), sum0);
-    sum1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + kFloatLanes), _mm256_cvtph_ps(hi), sum1);
+    sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), b.full(i), sum0);
+    sum1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + kFloatLanes), b.full(i + kFloatLanes), sum1);
   }
   for (; i < n; i += kFloatLanes)
-    sum0 = _mm256_fmadd_ps(load(a + i, n - i), _mm256_cvtph_ps(load_u16(b + i, n - i)), sum0);
+    sum0 = _mm256_fmadd_ps(load(a + i, n - i), b.part(i, n - i), sum0);
   return avx2::hsum(_mm256_add_ps(sum0, sum1));
 }
 
-inline void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
+template <class Row>
+inline void axpy_row(float* y, float a, Row x, int64_t n) {
   const __m256 av = _mm256_set1_ps(a);
-  for (int64_t i = 0; i < n; i += kFloatLanes) {
-    store(y + i, _mm256_fmadd_ps(av, _mm256_cvtph_ps(load_u16(x + i, n - i)), load(y + i, n - i)),
-          n - i);
-  }
+  for (int64_t i = 0; i < n; i += kFloatLanes)
+    store(y + i, _mm256_fmadd_ps(av, x.part(i, n - i), load(y + i, n - i)), n - i);
+}
+
+float dot_f16(const float* a, const uint16_t* b, int64_t n) {
+  return dot_row(a, F16Row{b}, n);
+}
+
+void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
+  axpy_row(y, a, F16Row{x}, n);
 }
 
 void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n, float scale,
@@ -168,12 +208,20 @@ void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_
   for (int64_t r = 0; r < num_rows; ++r) out[r] = dot_f16(q, rows + r * n, n) * scale;
 }
 
+void dot_rows_i8(const float* q, const int8_t* rows, const float* scales, int64_t num_rows,
+                 int64_t n, float scale, float* out) {
+  for (int64_t r = 0; r < num_rows; ++r)
+    out[r] = dot_row(q, I8Row{rows + r * n, _mm256_set1_ps(scales[r])}, n) * scale;
+}
+
 // head_dim 64: y stays in 8 registers across the rows (the same fused multiply-adds, in row
-// order, as axpy_f16 row by row); other widths go row by row through memory.
-void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
+// order, as axpy_row row by row); other widths go row by row through memory. row(r) gives row
+// r's loader.
+template <class RowOf>
+void axpy_rows(float* y, const float* a, RowOf row, int64_t num_rows, int64_t n) {
   constexpr int64_t kHeldVectors = 8;
   if (n != kHeldVectors * kFloatLanes) {
-    for (int64_t r = 0; r < num_rows; ++r) axpy_f16(y, a[r], rows + r * n, n);
+    for (int64_t r = 0; r < num_rows; ++r) axpy_row(y, a[r], row(r), n);
     return;
   }
   __m256 acc[kHeldVectors];
@@ -181,15 +229,66 @@ void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_r
   for (int64_t j = 0; j < kHeldVectors; ++j) acc[j] = _mm256_loadu_ps(y + j * kFloatLanes);
   for (int64_t r = 0; r < num_rows; ++r) {
     const __m256 s = _mm256_set1_ps(a[r]);
-    const uint16_t* row = rows + r * n;
+    const auto x = row(r);
 #pragma GCC unroll 8
-    for (int64_t j = 0; j < kHeldVectors; ++j) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j * kFloatLanes));
-      acc[j] = _mm256_fmadd_ps(s, _mm256_cvtph_ps(h), acc[j]);
-    }
+    for (int64_t j = 0; j < kHeldVectors; ++j)
+      acc[j] = _mm256_fmadd_ps(s, x.full(j * kFloatLanes), acc[j]);
   }
 #pragma GCC unroll 8
   for (int64_t j = 0; j < kHeldVectors; ++j) _mm256_storeu_ps(y + j * kFloatLanes, acc[j]);
+}
+
+void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
+  axpy_rows(
+      y, a, [=](int64_t r) { return F16Row{rows + r * n}; }, num_rows, n);
+}
+
+void axpy_rows_i8(float* y, const float* a, const int8_t* rows, const float* scales,
+                  int64_t num_rows, int64_t n) {
+  axpy_rows(
+      y, a,
+      [=](int64_t r) {
+        return I8Row{rows + r * n, _mm256_set1_ps(scales[r])};
+      },
+      num_rows, n);
+}
+
+// Two passes: max |in| (exact in any order), then in / scale rounded by vcvtps2dq under the
+// current rounding mode (nearest even by default, as std::nearbyint in the scalar reference),
+// clamped, and narrowed with saturating packs (the values already fit).
+void quantize_row_i8(const float* in, int8_t* q, float* scale, int64_t n) {
+  __m256 amax = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += kFloatLanes)
+    amax = _mm256_max_ps(amax, avx2::abs_ps(load(in + i, n - i)));
+  const float s = avx2::hmax(amax) / 127.0f;
+  *scale = s;
+  const __m256 scale_v = _mm256_set1_ps(s);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  for (int64_t i = 0; i < n; i += kFloatLanes) {
+    __m256i rounded = _mm256_setzero_si256();
+    if (s != 0.0f) {
+      rounded = _mm256_cvtps_epi32(_mm256_div_ps(load(in + i, n - i), scale_v));
+      rounded = _mm256_max_epi32(_mm256_min_epi32(rounded, hi), lo);
+    }
+    const __m128i words =
+        _mm_packs_epi32(_mm256_castsi256_si128(rounded), _mm256_extracti128_si256(rounded, 1));
+    const __m128i bytes = _mm_packs_epi16(words, words);
+    if (n - i >= kFloatLanes) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(q + i), bytes);
+    } else {
+      int8_t buffer[16];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(buffer), bytes);
+      std::memcpy(q + i, buffer, n - i);
+    }
+  }
+}
+
+void dequantize_rows_i8(const int8_t* rows, const float* scales, int64_t num_rows, int64_t n,
+                        float* out) {
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const I8Row row{rows + r * n, _mm256_set1_ps(scales[r])};
+    for (int64_t i = 0; i < n; i += kFloatLanes) store(out + r * n + i, row.part(i, n - i), n - i);
+  }
 }
 
 void fp16_to_fp32_row(const uint16_t* in, float* out, int64_t n) {
@@ -233,6 +332,10 @@ void register_avx2_ops(KernelTable& table) {
   table.axpy_f16 = axpy_f16;
   table.dot_rows_f16 = dot_rows_f16;
   table.axpy_rows_f16 = axpy_rows_f16;
+  table.quantize_row_i8 = quantize_row_i8;
+  table.dequantize_rows_i8 = dequantize_rows_i8;
+  table.dot_rows_i8 = dot_rows_i8;
+  table.axpy_rows_i8 = axpy_rows_i8;
   table.fp16_to_fp32_row = fp16_to_fp32_row;
   table.fp32_to_fp16_row = fp32_to_fp16_row;
   table.bf16_to_fp32_row = bf16_to_fp32_row;

@@ -119,24 +119,63 @@ __m512 load_f16(const uint16_t* p, int64_t remaining) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(low_mask16(remaining), p));
 }
 
-// dot_f16's sum of a[i] * b[i] before the horizontal add: even 16-lane steps into sum0, odd
-// ones into sum1, a masked tail into sum0, then sum0 + sum1.
-inline __m512 dot_f16_lanes(const float* a, const uint16_t* b, int64_t n) {
+// 16 int8 values (the first `remaining`, the rest 0) as floats times the row's scale: exact
+// widening, then the one rounding of dequantize_rows_i8.
+__m512 load_i8(const int8_t* p, __m512 scale, int64_t remaining) {
+  const __m512i wide = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(low_mask16(remaining), p));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(wide), scale);
+}
+
+// How the block kernels read one KV row as floats: full(i) = values [i, i + 16), part(i, m) =
+// the first min(m, 16) of them and zeros. The F16 and int8 caches share every block kernel
+// through these, so their sums are the same code, and the F16 forms stay those of dot_f16.
+struct F16Row {
+  const uint16_t* p;
+  __m512 full(int64_t i) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+  }
+  __m512 part(int64_t i, int64_t remaining) const { return load_f16(p + i, remaining); }
+};
+struct F16Rows {
+  const uint16_t* data;  // (num_rows, n)
+  int64_t n;
+  F16Row row(int64_t r) const { return {data + r * n}; }
+};
+
+struct I8Row {
+  const int8_t* p;
+  __m512 scale;
+  __m512 full(int64_t i) const {
+    const __m512i wide =
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(wide), scale);
+  }
+  __m512 part(int64_t i, int64_t remaining) const { return load_i8(p + i, scale, remaining); }
+};
+struct I8Rows {
+  const int8_t* data;   // (num_rows, n)
+  const float* scales;  // (num_rows)
+  int64_t n;
+  I8Row row(int64_t r) const { return {data + r * n, _mm512_set1_ps(scales[r])}; }
+};
+
+// dot's sum of a[i] * b[i] before the horizontal add, b read through a row loader: even 16-lane
+// steps into sum0, odd ones into sum1, a masked tail into sum0, then sum0 + sum1.
+template <class Row>
+inline __m512 dot_lanes(const float* a, Row b, int64_t n) {
   __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 2 * kFloatLanes <= n; i += 2 * kFloatLanes) {
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i));
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i + kFloatLanes));
-    sum0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(lo), sum0);
-    sum1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + kFloatLanes), _mm512_cvtph_ps(hi), sum1);
+    sum0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), b.full(i), sum0);
+    sum1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + kFloatLanes), b.full(i + kFloatLanes), sum1);
   }
   for (; i < n; i += kFloatLanes)
-    sum0 = _mm512_fmadd_ps(load(a + i, n - i), load_f16(b + i, n - i), sum0);
+    sum0 = _mm512_fmadd_ps(load(a + i, n - i), b.part(i, n - i), sum0);
   return _mm512_add_ps(sum0, sum1);
 }
 
 float dot_f16(const float* a, const uint16_t* b, int64_t n) {
-  return _mm512_reduce_add_ps(dot_f16_lanes(a, b, n));
+  return _mm512_reduce_add_ps(dot_lanes(a, F16Row{b}, n));
 }
 
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
@@ -175,11 +214,9 @@ inline __m512 reduce_add_16(const __m512 v[16]) {
 }
 
 // Rows of head_dim = 2 * kPairs vectors (q held in registers), in groups of up to 16: each
-// row's lanes as dot_f16 sums them, then one transposed horizontal add for the group.
-template <int kPairs>
-void dot_rows_f16_held(const float* q, const uint16_t* rows, int64_t num_rows, float scale,
-                       float* out) {
-  constexpr int64_t n = 2 * kPairs * kFloatLanes;
+// row's lanes as dot_lanes sums them, then one transposed horizontal add for the group.
+template <int kPairs, class Rows>
+void dot_rows_held(const float* q, Rows rows, int64_t num_rows, float scale, float* out) {
   __m512 qv[2 * kPairs];
 #pragma GCC unroll 16
   for (int j = 0; j < 2 * kPairs; ++j) qv[j] = _mm512_loadu_ps(q + j * kFloatLanes);
@@ -193,16 +230,12 @@ void dot_rows_f16_held(const float* q, const uint16_t* rows, int64_t num_rows, f
         lanes[r] = _mm512_setzero_ps();
         continue;
       }
-      const uint16_t* row = rows + (r0 + r) * n;
+      const auto row = rows.row(r0 + r);
       __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
 #pragma GCC unroll 16
       for (int j = 0; j < kPairs; ++j) {
-        const __m256i lo =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * j * kFloatLanes));
-        const __m256i hi =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (2 * j + 1) * kFloatLanes));
-        sum0 = _mm512_fmadd_ps(qv[2 * j], _mm512_cvtph_ps(lo), sum0);
-        sum1 = _mm512_fmadd_ps(qv[2 * j + 1], _mm512_cvtph_ps(hi), sum1);
+        sum0 = _mm512_fmadd_ps(qv[2 * j], row.full(2 * j * kFloatLanes), sum0);
+        sum1 = _mm512_fmadd_ps(qv[2 * j + 1], row.full((2 * j + 1) * kFloatLanes), sum1);
       }
       lanes[r] = _mm512_add_ps(sum0, sum1);
     }
@@ -211,37 +244,45 @@ void dot_rows_f16_held(const float* q, const uint16_t* rows, int64_t num_rows, f
   }
 }
 
-void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n, float scale,
-                  float* out) {
-  if (n == 64) return dot_rows_f16_held<2>(q, rows, num_rows, scale, out);
-  if (n == 128) return dot_rows_f16_held<4>(q, rows, num_rows, scale, out);
+// out[r] = dot(q, row r) * scale; head_dim 64 and 128 hold q in registers.
+template <class Rows>
+void dot_rows(const float* q, Rows rows, int64_t num_rows, int64_t n, float scale, float* out) {
+  if (n == 64) return dot_rows_held<2>(q, rows, num_rows, scale, out);
+  if (n == 128) return dot_rows_held<4>(q, rows, num_rows, scale, out);
   const __m512 scale_v = _mm512_set1_ps(scale);
   for (int64_t r0 = 0; r0 < num_rows; r0 += kFloatLanes) {
     const int64_t count = std::min<int64_t>(kFloatLanes, num_rows - r0);
     __m512 lanes[kFloatLanes];
     for (int64_t r = 0; r < kFloatLanes; ++r)
-      lanes[r] = r < count ? dot_f16_lanes(q, rows + (r0 + r) * n, n) : _mm512_setzero_ps();
+      lanes[r] = r < count ? dot_lanes(q, rows.row(r0 + r), n) : _mm512_setzero_ps();
     _mm512_mask_storeu_ps(out + r0, low_mask16(count),
                           _mm512_mul_ps(reduce_add_16(lanes), scale_v));
   }
 }
 
+void dot_rows_f16(const float* q, const uint16_t* rows, int64_t num_rows, int64_t n, float scale,
+                  float* out) {
+  dot_rows(q, F16Rows{rows, n}, num_rows, n, scale, out);
+}
+
+void dot_rows_i8(const float* q, const int8_t* rows, const float* scales, int64_t num_rows,
+                 int64_t n, float scale, float* out) {
+  dot_rows(q, I8Rows{rows, scales, n}, num_rows, n, scale, out);
+}
+
 // y is held in kVectors registers (head_dim = 16 * kVectors) while every row is added, in row
-// order: the same fused multiply-adds as axpy_f16 row by row.
-template <int kVectors>
-void axpy_rows_f16_held(float* y, const float* a, const uint16_t* rows, int64_t num_rows) {
-  constexpr int64_t n = kVectors * kFloatLanes;
+// order: the same fused multiply-adds as axpy row by row.
+template <int kVectors, class Rows>
+void axpy_rows_held(float* y, const float* a, Rows rows, int64_t num_rows) {
   __m512 acc[kVectors];
 #pragma GCC unroll 16
   for (int j = 0; j < kVectors; ++j) acc[j] = _mm512_loadu_ps(y + j * kFloatLanes);
   for (int64_t r = 0; r < num_rows; ++r) {
     const __m512 s = _mm512_set1_ps(a[r]);
-    const uint16_t* row = rows + r * n;
+    const auto row = rows.row(r);
 #pragma GCC unroll 16
-    for (int j = 0; j < kVectors; ++j) {
-      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + j * kFloatLanes));
-      acc[j] = _mm512_fmadd_ps(s, _mm512_cvtph_ps(h), acc[j]);
-    }
+    for (int j = 0; j < kVectors; ++j)
+      acc[j] = _mm512_fmadd_ps(s, row.full(j * kFloatLanes), acc[j]);
   }
 #pragma GCC unroll 16
   for (int j = 0; j < kVectors; ++j) _mm512_storeu_ps(y + j * kFloatLanes, acc[j]);
@@ -249,9 +290,10 @@ void axpy_rows_f16_held(float* y, const float* a, const uint16_t* rows, int64_t 
 
 // Other widths: y in up to kHeld vectors per pass over the rows. (Two interleaved accumulator
 // sets were measured: no gain; they would also change the sums.)
-void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
-  if (n == 64) return axpy_rows_f16_held<4>(y, a, rows, num_rows);
-  if (n == 128) return axpy_rows_f16_held<8>(y, a, rows, num_rows);
+template <class Rows>
+void axpy_rows(float* y, const float* a, Rows rows, int64_t num_rows, int64_t n) {
+  if (n == 64) return axpy_rows_held<4>(y, a, rows, num_rows);
+  if (n == 128) return axpy_rows_held<8>(y, a, rows, num_rows);
   constexpr int64_t kHeld = 8;
   for (int64_t c = 0; c < n; c += kHeld * kFloatLanes) {
     const int64_t width = std::min(n - c, kHeld * kFloatLanes);
@@ -260,11 +302,49 @@ void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_r
     for (int64_t j = 0; j < vectors; ++j) acc[j] = load(y + c + j * kFloatLanes, width - j * kFloatLanes);
     for (int64_t r = 0; r < num_rows; ++r) {
       const __m512 s = _mm512_set1_ps(a[r]);
-      const uint16_t* row = rows + r * n + c;
+      const auto row = rows.row(r);
       for (int64_t j = 0; j < vectors; ++j)
-        acc[j] = _mm512_fmadd_ps(s, load_f16(row + j * kFloatLanes, width - j * kFloatLanes), acc[j]);
+        acc[j] = _mm512_fmadd_ps(s, row.part(c + j * kFloatLanes, width - j * kFloatLanes), acc[j]);
     }
     for (int64_t j = 0; j < vectors; ++j) store(y + c + j * kFloatLanes, acc[j], width - j * kFloatLanes);
+  }
+}
+
+void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_rows, int64_t n) {
+  axpy_rows(y, a, F16Rows{rows, n}, num_rows, n);
+}
+
+void axpy_rows_i8(float* y, const float* a, const int8_t* rows, const float* scales,
+                  int64_t num_rows, int64_t n) {
+  axpy_rows(y, a, I8Rows{rows, scales, n}, num_rows, n);
+}
+
+// Two passes: max |in| (exact in any order), then in / scale rounded by vcvtps2dq under the
+// current rounding mode (nearest even by default, as std::nearbyint in the scalar reference).
+void quantize_row_i8(const float* in, int8_t* q, float* scale, int64_t n) {
+  __m512 amax = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += kFloatLanes)
+    amax = _mm512_max_ps(amax, _mm512_abs_ps(load(in + i, n - i)));
+  *scale = _mm512_reduce_max_ps(amax) / 127.0f;
+  if (*scale == 0.0f) {
+    for (int64_t i = 0; i < n; i += kFloatLanes)
+      _mm_mask_storeu_epi8(q + i, low_mask16(n - i), _mm_setzero_si128());
+    return;
+  }
+  const __m512 scale_v = _mm512_set1_ps(*scale);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (int64_t i = 0; i < n; i += kFloatLanes) {
+    const __m512i rounded = _mm512_cvtps_epi32(_mm512_div_ps(load(in + i, n - i), scale_v));
+    _mm512_mask_cvtepi32_storeu_epi8(q + i, low_mask16(n - i),
+                                     _mm512_max_epi32(_mm512_min_epi32(rounded, hi), lo));
+  }
+}
+
+void dequantize_rows_i8(const int8_t* rows, const float* scales, int64_t num_rows, int64_t n,
+                        float* out) {
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const I8Row row{rows + r * n, _mm512_set1_ps(scales[r])};
+    for (int64_t i = 0; i < n; i += kFloatLanes) store(out + r * n + i, row.part(i, n - i), n - i);
   }
 }
 
@@ -314,6 +394,10 @@ void register_avx512_ops(KernelTable& table) {
   table.axpy_f16 = axpy_f16;
   table.dot_rows_f16 = dot_rows_f16;
   table.axpy_rows_f16 = axpy_rows_f16;
+  table.quantize_row_i8 = quantize_row_i8;
+  table.dequantize_rows_i8 = dequantize_rows_i8;
+  table.dot_rows_i8 = dot_rows_i8;
+  table.axpy_rows_i8 = axpy_rows_i8;
   table.fp16_to_fp32_row = fp16_to_fp32_row;
   table.fp32_to_fp16_row = fp32_to_fp16_row;
   table.bf16_to_fp32_row = bf16_to_fp32_row;

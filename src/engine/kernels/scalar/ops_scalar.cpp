@@ -77,6 +77,51 @@ void axpy_rows_f16(float* y, const float* a, const uint16_t* rows, int64_t num_r
   for (int64_t r = 0; r < num_rows; ++r) axpy_f16(y, a[r], rows + r * n, n);
 }
 
+// scale = max |in| / 127; q[i] = in[i] / scale (a division, not a multiply by the reciprocal,
+// so every level rounds the same), to the nearest integer with ties to even (nearbyint under the
+// default rounding mode, as vcvtps2dq), clamped to [-127, 127]. A row whose scale is 0 (all
+// zeros, or max |in| so small that max / 127 underflows) stores zeros. NaN and infinite inputs
+// are not supported: no level defines their bytes.
+void quantize_row_i8(const float* in, int8_t* q, float* scale, int64_t n) {
+  float amax = 0;
+  for (int64_t i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(in[i]));
+  const float s = amax / 127.0f;
+  *scale = s;
+  for (int64_t i = 0; i < n; ++i) {
+    const float rounded = s == 0 ? 0.0f : std::nearbyint(in[i] / s);
+    q[i] = static_cast<int8_t>(std::fmin(std::fmax(rounded, -127.0f), 127.0f));
+  }
+}
+
+// One rounding per value: float(q) is exact, then the multiply by the row's scale.
+float dequantize_i8(int8_t q, float scale) {
+  return static_cast<float>(q) * scale;
+}
+
+void dequantize_rows_i8(const int8_t* rows, const float* scales, int64_t num_rows, int64_t n,
+                        float* out) {
+  for (int64_t r = 0; r < num_rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) out[r * n + i] = dequantize_i8(rows[r * n + i], scales[r]);
+  }
+}
+
+// dot and axpy on the dequantized rows, the values formed on the fly.
+void dot_rows_i8(const float* q, const int8_t* rows, const float* scales, int64_t num_rows,
+                 int64_t n, float scale, float* out) {
+  for (int64_t r = 0; r < num_rows; ++r) {
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += q[i] * dequantize_i8(rows[r * n + i], scales[r]);
+    out[r] = sum * scale;
+  }
+}
+
+void axpy_rows_i8(float* y, const float* a, const int8_t* rows, const float* scales,
+                  int64_t num_rows, int64_t n) {
+  for (int64_t r = 0; r < num_rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) y[i] += a[r] * dequantize_i8(rows[r * n + i], scales[r]);
+  }
+}
+
 void fp16_to_fp32_row(const uint16_t* in, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(in[i]);
 }
@@ -107,6 +152,10 @@ void register_scalar_ops(KernelTable& table) {
   table.axpy_f16 = axpy_f16;
   table.dot_rows_f16 = dot_rows_f16;
   table.axpy_rows_f16 = axpy_rows_f16;
+  table.quantize_row_i8 = quantize_row_i8;
+  table.dequantize_rows_i8 = dequantize_rows_i8;
+  table.dot_rows_i8 = dot_rows_i8;
+  table.axpy_rows_i8 = axpy_rows_i8;
   table.fp16_to_fp32_row = fp16_to_fp32_row;
   table.fp32_to_fp16_row = fp32_to_fp16_row;
   table.bf16_to_fp32_row = bf16_to_fp32_row;

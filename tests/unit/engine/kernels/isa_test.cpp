@@ -54,6 +54,14 @@ TEST_P(IsaLevelTest, TableExistsExactlyWhenTheCpuHasTheLevel) {
   EXPECT_NE(table->argmax, nullptr);
   EXPECT_NE(table->dot, nullptr);
   EXPECT_NE(table->axpy, nullptr);
+  EXPECT_NE(table->dot_f16, nullptr);
+  EXPECT_NE(table->axpy_f16, nullptr);
+  EXPECT_NE(table->dot_rows_f16, nullptr);
+  EXPECT_NE(table->axpy_rows_f16, nullptr);
+  EXPECT_NE(table->quantize_row_i8, nullptr);
+  EXPECT_NE(table->dequantize_rows_i8, nullptr);
+  EXPECT_NE(table->dot_rows_i8, nullptr);
+  EXPECT_NE(table->axpy_rows_i8, nullptr);
   EXPECT_NE(table->fp16_to_fp32_row, nullptr);
   EXPECT_NE(table->fp32_to_fp16_row, nullptr);
   EXPECT_NE(table->bf16_to_fp32_row, nullptr);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/half.h"
@@ -221,6 +222,154 @@ TEST_P(OpsTest, BlockFormsOfF16DotAndAxpyEqualTheRowForms) {
   }
 }
 
+std::vector<uint32_t> bits(const std::vector<float>& values) {
+  std::vector<uint32_t> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) out[i] = std::bit_cast<uint32_t>(values[i]);
+  return out;
+}
+
+// Rows of n values to quantize, named for failure messages: normal values, ties after the
+// division (max 127 gives scale 1 exactly, max 63.5 scale 0.5, and k + 0.5 then divides
+// exactly), zeros, one nonzero value, tiny and huge magnitudes, all negative.
+std::vector<std::pair<const char*, std::vector<float>>> int8_rows(int64_t n) {
+  std::vector<std::pair<const char*, std::vector<float>>> rows;
+  rows.emplace_back("normal", random_normal(n, 20, 2.0f));
+  std::vector<float> ties(n), half_ties(n);
+  for (int64_t i = 0; i < n; ++i) {
+    ties[i] = static_cast<float>(i % 254 - 127) + 0.5f;  // -126.5 ... 126.5
+    half_ties[i] = ties[i] * 0.5f;
+  }
+  ties[n / 2] = 127.0f;
+  half_ties[n / 2] = -63.5f;
+  rows.emplace_back("ties at scale 1", ties);
+  rows.emplace_back("ties at scale 0.5", half_ties);
+  rows.emplace_back("zeros", std::vector<float>(n, 0.0f));
+  std::vector<float> one(n, 0.0f);
+  one[n - 1] = -3.25f;
+  rows.emplace_back("one nonzero", one);
+  std::vector<float> tiny = random_normal(n, 21), huge = random_normal(n, 22), negative(n);
+  for (float& v : tiny) v *= 1e-35f;
+  for (float& v : huge) v *= 1e37f;
+  for (int64_t i = 0; i < n; ++i) negative[i] = -std::fabs(tiny[i] * 1e35f) - 1.0f;
+  rows.emplace_back("tiny", tiny);
+  rows.emplace_back("huge", huge);
+  rows.emplace_back("negative", negative);
+  return rows;
+}
+
+// Every level gives the scalar reference's bytes and scale, and a value comes back within half
+// a step of what was stored.
+TEST_P(OpsTest, QuantizeRowI8EqualsTheReference) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    for (const auto& [name, in] : int8_rows(n)) {
+      SCOPED_TRACE(::testing::Message() << name << ", n=" << n);
+      std::vector<int8_t> q_fast(n + 16, 42), q_ref(n + 16, 42);
+      float scale_fast = -1.0f, scale_ref = -1.0f;
+      fast_->quantize_row_i8(in.data(), q_fast.data(), &scale_fast, n);
+      scalar_->quantize_row_i8(in.data(), q_ref.data(), &scale_ref, n);
+      ASSERT_EQ(std::bit_cast<uint32_t>(scale_fast), std::bit_cast<uint32_t>(scale_ref));
+      ASSERT_EQ(q_fast, q_ref);  // the 16 bytes past n included: untouched
+      std::vector<float> back(n);
+      scalar_->dequantize_rows_i8(q_ref.data(), &scale_ref, 1, n, back.data());
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_LE(std::fabs(back[i] - in[i]), scale_ref * 0.5001f) << i;
+      }
+    }
+  }
+  // A row so small that max / 127 underflows: scale 0, zeros (no round trip bound).
+  const std::vector<float> denormal = {1e-44f, -2e-44f, 0.0f};
+  std::vector<int8_t> q(3, 42);
+  float scale = -1.0f;
+  fast_->quantize_row_i8(denormal.data(), q.data(), &scale, 3);
+  EXPECT_EQ(scale, 0.0f);
+  EXPECT_EQ(q, std::vector<int8_t>(3, 0));
+}
+
+TEST_P(OpsTest, DequantizeRowsI8EqualsTheReference) {
+  if (!available()) return;
+  for (int64_t n : kLengths) {
+    SCOPED_TRACE(n);
+    constexpr int64_t kRows = 3;
+    const std::vector<float> values = random_normal(kRows * n, 23, 3.0f);
+    std::vector<int8_t> q(kRows * n);
+    std::vector<float> scales(kRows);
+    for (int64_t r = 0; r < kRows; ++r)
+      scalar_->quantize_row_i8(values.data() + r * n, q.data() + r * n, &scales[r], n);
+    std::vector<float> got(kRows * n + 16, 42.0f), want(kRows * n + 16, 42.0f);
+    fast_->dequantize_rows_i8(q.data(), scales.data(), kRows, n, got.data());
+    scalar_->dequantize_rows_i8(q.data(), scales.data(), kRows, n, want.data());
+    EXPECT_EQ(bits(got), bits(want));  // the 16 floats past the rows included: untouched
+  }
+}
+
+// One level's int8 block forms against dequantizing the rows and calling its F32 row forms, bit
+// for bit: out[r] = dot(q, row r) * scale, and axpy row by row in order. Widths around the
+// AVX-512 held paths (64, 128) and row counts past one group of 16 rows.
+void expect_int8_block_forms_equal_row_forms(const KernelTable& k) {
+  for (int64_t n : {1, 7, 15, 16, 17, 32, 48, 63, 64, 65, 80, 96, 100, 127, 128, 129, 200, 256}) {
+    for (int64_t rows = 1; rows <= 34; rows += rows < 17 ? 1 : 16) {
+      SCOPED_TRACE(::testing::Message() << n << " values, " << rows << " rows");
+      const std::vector<float> q = random_normal(n, 24), w = random_normal(rows, 25);
+      const std::vector<float> block = random_normal(rows * n, 26, 2.0f);
+      std::vector<int8_t> quantized(rows * n);
+      std::vector<float> scales(rows);
+      for (int64_t r = 0; r < rows; ++r)
+        k.quantize_row_i8(block.data() + r * n, quantized.data() + r * n, &scales[r], n);
+      std::vector<float> dequantized(rows * n);
+      k.dequantize_rows_i8(quantized.data(), scales.data(), rows, n, dequantized.data());
+
+      std::vector<float> scores(rows + 16, 42.0f), want(rows + 16, 42.0f);
+      k.dot_rows_i8(q.data(), quantized.data(), scales.data(), rows, n, 0.125f, scores.data());
+      for (int64_t r = 0; r < rows; ++r)
+        want[r] = k.dot(q.data(), dequantized.data() + r * n, n) * 0.125f;
+      EXPECT_EQ(bits(scores), bits(want));  // and nothing written past row `rows`
+
+      std::vector<float> y = q, y_rows = q;
+      y.resize(n + 16, 42.0f);
+      y_rows.resize(n + 16, 42.0f);
+      k.axpy_rows_i8(y.data(), w.data(), quantized.data(), scales.data(), rows, n);
+      for (int64_t r = 0; r < rows; ++r) k.axpy(y_rows.data(), w[r], dequantized.data() + r * n, n);
+      EXPECT_EQ(bits(y), bits(y_rows));
+    }
+  }
+}
+
+TEST_P(OpsTest, BlockFormsOfI8DotAndAxpyEqualDequantizingFirst) {
+  if (!available()) return;
+  expect_int8_block_forms_equal_row_forms(*fast_);
+}
+
+// The fast levels sum in another order than the scalar reference: close, not equal.
+TEST_P(OpsTest, BlockFormsOfI8DotAndAxpyAreCloseToTheReference) {
+  if (!available()) return;
+  for (int64_t n : {1, 17, 64, 100, 128, 256}) {
+    for (int64_t rows : {1, 16, 33}) {
+      SCOPED_TRACE(::testing::Message() << n << " values, " << rows << " rows");
+      const std::vector<float> q = random_normal(n, 27), w = random_normal(rows, 28);
+      const std::vector<float> block = random_normal(rows * n, 29);
+      std::vector<int8_t> quantized(rows * n);
+      std::vector<float> scales(rows), dequantized(rows * n);
+      for (int64_t r = 0; r < rows; ++r)
+        scalar_->quantize_row_i8(block.data() + r * n, quantized.data() + r * n, &scales[r], n);
+      scalar_->dequantize_rows_i8(quantized.data(), scales.data(), rows, n, dequantized.data());
+      std::vector<float> scores(rows), want(rows);
+      fast_->dot_rows_i8(q.data(), quantized.data(), scales.data(), rows, n, 1.0f, scores.data());
+      scalar_->dot_rows_i8(q.data(), quantized.data(), scales.data(), rows, n, 1.0f, want.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        double magnitude = 0;
+        for (int64_t i = 0; i < n; ++i)
+          magnitude += std::fabs(double{q[i]} * dequantized[r * n + i]);
+        EXPECT_NEAR(scores[r], want[r], kSumRelativeTolerance * magnitude) << r;
+      }
+      std::vector<float> y = q, y_ref = q;
+      fast_->axpy_rows_i8(y.data(), w.data(), quantized.data(), scales.data(), rows, n);
+      scalar_->axpy_rows_i8(y_ref.data(), w.data(), quantized.data(), scales.data(), rows, n);
+      expect_close(y, y_ref, 1e-5f, 1e-5f);  // fused vs separate multiply-adds, rows summed
+    }
+  }
+}
+
 TEST_P(OpsTest, Fp16RowsAreBitExact) {
   if (!available()) return;
   std::vector<uint16_t> every(65536);
@@ -285,6 +434,13 @@ TEST_P(OpsTest, TailsDoNotWritePastTheEnd) {
     fast_->fp32_to_fp16_row(a.data(), h.data(), n);
     fast_->fp32_to_bf16_row(a.data(), h.data(), n);
     for (int64_t i = n; i < n + 16; ++i) ASSERT_EQ(h[i], 0xABCD) << "n=" << n << " i=" << i;
+    std::vector<int8_t> q(n + 16, 42);
+    float scale = 0;
+    fast_->quantize_row_i8(a.data(), q.data(), &scale, n);
+    for (int64_t i = n; i < n + 16; ++i) ASSERT_EQ(q[i], 42) << "n=" << n << " i=" << i;
+    fast_->dequantize_rows_i8(q.data(), &scale, 1, n, out.data());
+    fast_->axpy_rows_i8(out.data(), b.data(), q.data(), &scale, 1, n);
+    for (int64_t i = n; i < n + 16; ++i) ASSERT_EQ(out[i], 42.0f) << "n=" << n << " i=" << i;
   }
 }
 
@@ -309,6 +465,36 @@ TEST(ScalarOpsTest, KnownValues) {
   const float values[5] = {1.0f, std::numeric_limits<float>::quiet_NaN(), 7.0f, -2.0f, 7.0f};
   EXPECT_EQ(k.argmax(values, 5), 2);
   EXPECT_EQ(k.argmax(values + 1, 1), 0);  // only a NaN
+}
+
+TEST(ScalarOpsTest, QuantizeRowI8KnownValues) {
+  const KernelTable& k = *kernels_for(Isa::kScalar);
+  // max 127: scale 1, so q is in rounded half to even.
+  const float in[8] = {127.0f, -63.5f, 0.5f, 1.5f, -2.5f, 0.0f, 126.6f, -127.0f};
+  int8_t q[8];
+  float scale = 0;
+  k.quantize_row_i8(in, q, &scale, 8);
+  EXPECT_EQ(scale, 1.0f);
+  const int8_t want[8] = {127, -64, 0, 2, -2, 0, 127, -127};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(q[i], want[i]) << i;
+  float out[8];
+  k.dequantize_rows_i8(q, &scale, 1, 8, out);
+  EXPECT_EQ(out[1], -64.0f);
+
+  const float zeros[3] = {0.0f, -0.0f, 0.0f};
+  k.quantize_row_i8(zeros, q, &scale, 3);
+  EXPECT_EQ(scale, 0.0f);
+  EXPECT_EQ(q[0] | q[1] | q[2], 0);
+
+  const float small[2] = {-0.254f, 0.127f};  // scale 0.002: q = -127, 63.5 -> 64 (not a tie)
+  k.quantize_row_i8(small, q, &scale, 2);
+  EXPECT_EQ(scale, 0.254f / 127.0f);
+  EXPECT_EQ(q[0], -127);
+  EXPECT_EQ(q[1], static_cast<int8_t>(std::nearbyint(0.127f / scale)));
+}
+
+TEST(ScalarOpsTest, BlockFormsOfI8DotAndAxpyEqualDequantizingFirst) {
+  expect_int8_block_forms_equal_row_forms(*kernels_for(Isa::kScalar));
 }
 
 }  // namespace
