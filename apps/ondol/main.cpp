@@ -99,6 +99,7 @@ struct ServeFlags {
   int max_num_queued_requests = 0;
   std::string kv_cache_memory;
   int block_size = 0;
+  std::string kv_cache_dtype;
   bool enable_prefix_caching = true;
   std::string master_key;
   double log_sample_rate = 0;
@@ -158,6 +159,11 @@ std::string model_config(const ServeFlags& f) {
     std::string quoted;
     log::append_json_string(quoted, f.kv_cache_memory);
     yaml += fmt::format("      kv_cache_memory: {}\n", quoted);
+  }
+  if (!f.kv_cache_dtype.empty()) {
+    std::string quoted;
+    log::append_json_string(quoted, f.kv_cache_dtype);
+    yaml += fmt::format("      kv_cache_dtype: {}\n", quoted);
   }
   if (!f.enable_prefix_caching) yaml += "      enable_prefix_caching: false\n";
   return yaml;
@@ -390,6 +396,9 @@ int main(int argc, char** argv) {
                     "(25%) (default: room for --max-num-seqs full sequences, at most 512 MiB; "
                     "never less than one sequence of --max-model-len)");
   serve->add_option("--block-size", serve_flags.block_size, "Tokens per KV cache block (default 16)");
+  serve->add_option("--kv-cache-dtype", serve_flags.kv_cache_dtype,
+                    "KV cache storage: auto (float16), float16, float32, or int8 (one scale per "
+                    "token and head: half the memory and memory traffic of float16)");
   serve->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching",
                   serve_flags.enable_prefix_caching,
                   "Reuse the KV cache of common prompt prefixes (default on)");

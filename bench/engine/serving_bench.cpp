@@ -159,6 +159,7 @@ RunResult run_load(Engine& engine, const std::vector<std::string>& prompts, int 
 int main(int argc, char** argv) {
   CLI::App app{"ondol engine serving benchmark (in process)"};
   std::string model, shape = "llama-110m", type = "q8_0", concurrency = "1,4,16,64";
+  std::string kv_dtype = "auto";
   int threads = 2, prompt_len = 128, gen = 128, runs = 3, prefix_len = 512, max_num_seqs = 64;
   int64_t kv_bytes = int64_t{1} << 30;
   app.add_option("--model", model, "A GGUF model (default: a dummy of --shape and --type)");
@@ -173,6 +174,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-num-seqs", max_num_seqs)->capture_default_str();
   app.add_option("--kv-cache-memory", kv_bytes)->capture_default_str();
+  app.add_option("--kv-cache-dtype", kv_dtype, "auto (float16), float16, float32 or int8")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured
 
@@ -210,6 +213,7 @@ int main(int argc, char** argv) {
     o.max_model_len = std::max(prompt_len + gen, prefix_len + 64 + 16);
     o.max_num_seqs = max_num_seqs;
     o.kv_cache_bytes = kv_bytes;
+    o.kv_cache_dtype = kv_dtype;
     o.enable_prefix_caching = caching;
     auto e = Engine::start(o);
     if (!e.ok()) {
@@ -230,7 +234,8 @@ int main(int argc, char** argv) {
               std::filesystem::path(model).filename().c_str(), threads, prompt_len, gen, runs);
   {
     auto engine = start_engine(true);
-    std::printf("KV blocks %d, max_num_seqs %d\n", engine->info().num_kv_blocks, max_num_seqs);
+    std::printf("KV blocks %d (%s), max_num_seqs %d\n", engine->info().num_kv_blocks,
+                engine->info().kv_cache_dtype.c_str(), max_num_seqs);
     std::mt19937 rng(42);
     // A fresh random prompt for every request of every run: no request finds another's blocks
     // in the prefix cache, so caching does not flatter these figures (the hit count says so).

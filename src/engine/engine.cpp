@@ -623,6 +623,8 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   if (o.block_size < 1 || o.block_size > kMaxBlockSize) {
     return make_error(fmt::format("--block-size {} is outside [1, {}]", o.block_size, kMaxBlockSize));
   }
+  auto kv_dtype = parse_kv_dtype(o.kv_cache_dtype);
+  if (!kv_dtype) return make_error("--kv-cache-dtype: " + kv_dtype.error().message);
   ModelOptions mo{.num_threads = o.num_threads,
                   .max_batch_tokens = o.max_num_batched_tokens,
                   .max_context = o.max_model_len,
@@ -635,10 +637,10 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   // KV blocks: room for max_num_seqs full-length sequences, within the budget, and always at
   // least one full-length sequence so that every valid request can run.
   int blocks_per_seq = (o.max_model_len + o.block_size - 1) / o.block_size;
-  KvCacheConfig probe = impl->model->kv_cache_config(1, KvDtype::kF16);
+  KvCacheConfig probe = impl->model->kv_cache_config(1, *kv_dtype);
   auto kv_probe = KvCache::create(probe);
   if (!kv_probe) return kv_probe.error();
-  int64_t bytes_per_block = kv_probe->bytes_per_token() * o.block_size;
+  const int64_t bytes_per_block = kv_probe->bytes_per_block();
   int64_t budget = o.kv_cache_bytes > 0 ? o.kv_cache_bytes
                                         : std::min<int64_t>(kDefaultKvBudgetBytes,
                                                             bytes_per_block * blocks_per_seq * o.max_num_seqs);
@@ -648,7 +650,7 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   constexpr int64_t kMaxBlocks = int64_t{1} << 30;  // block ids are int32
   int num_blocks = static_cast<int>(
       std::clamp<int64_t>(budget / bytes_per_block, blocks_per_seq, std::max<int64_t>(blocks_per_seq, kMaxBlocks)));
-  auto kv = KvCache::create(impl->model->kv_cache_config(num_blocks, KvDtype::kF16));
+  auto kv = KvCache::create(impl->model->kv_cache_config(num_blocks, *kv_dtype));
   if (!kv) return kv.error();
   impl->kv = std::make_unique<KvCache>(std::move(*kv));
   impl->logits.resize(static_cast<size_t>(o.max_num_seqs) * static_cast<size_t>(impl->model->vocab_size()));
@@ -662,6 +664,7 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   info.num_kv_blocks = num_blocks;
   info.max_concurrency = num_blocks / blocks_per_seq;
   info.block_size = o.block_size;
+  info.kv_cache_dtype = std::string(kv_dtype_name(*kv_dtype));
   info.enable_prefix_caching = o.enable_prefix_caching;
   info.chat_template = std::string(family_name(impl->chat_template.family()));
   info.chat_template_fallback = impl->chat_template.is_fallback();
@@ -669,7 +672,7 @@ Result<std::unique_ptr<Engine>> Engine::start(const EngineOptions& options) {
   if (o.registry) {
     impl->metrics = std::make_unique<EngineMetrics>(*o.registry, o.served_model_name,
                                                     o.max_model_len, num_blocks, o.block_size,
-                                                    o.enable_prefix_caching);
+                                                    o.enable_prefix_caching, info.kv_cache_dtype);
   }
   impl->publish_stats();
   Impl* raw = impl.get();

@@ -35,6 +35,9 @@ struct EngineOptions {
   int64_t kv_cache_bytes = 0;      // 0: enough for max_num_seqs sequences of max_model_len
   double kv_cache_fraction = 0;    // > 0: this share of the memory available at start instead
   int block_size = 16;             // tokens per KV block (1..256)
+  // KV value storage: "auto" or "float16" (the default), "float32", or "int8" (one scale per
+  // token and head: half the memory of float16, slightly perturbed outputs).
+  std::string kv_cache_dtype = "auto";
   bool enable_prefix_caching = true;  // share full blocks of common prefixes
   // Check the KV bookkeeping after every step (tests); a violation is kept in stats().
   bool check_invariants = false;
@@ -127,6 +130,7 @@ struct EngineInfo {
   int num_kv_blocks = 0;
   int max_concurrency = 0;   // sequences of max_model_len that fit in the KV cache
   int block_size = 0;
+  std::string kv_cache_dtype;  // as stored: "float16", "float32" or "int8"
   bool enable_prefix_caching = false;
   std::string chat_template;  // family name; "plain" when the model has none ondol knows
   bool chat_template_fallback = false;

@@ -34,7 +34,8 @@ std::vector<double> buckets_1_2_5(double max_value) {
 }
 
 EngineMetrics::EngineMetrics(metrics::Registry& r, const std::string& model, int max_model_len,
-                             int num_kv_blocks, int block_size, bool enable_prefix_caching) {
+                             int num_kv_blocks, int block_size, bool enable_prefix_caching,
+                             const std::string& cache_dtype) {
   auto gauge = [&](const char* name, const char* help) {
     return r.gauge(name, help, kLabels).with({model, kEngineIndex});
   };
@@ -94,7 +95,7 @@ EngineMetrics::EngineMetrics(metrics::Registry& r, const std::string& model, int
                                "Histogram of number of tokens per engine_step.", kIterationTokenBuckets);
   auto& info = r.gauge("vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
                        {"block_size", "cache_dtype", "enable_prefix_caching", "num_gpu_blocks"});
-  info.with({std::to_string(block_size), "float16", enable_prefix_caching ? "True" : "False",
+  info.with({std::to_string(block_size), cache_dtype, enable_prefix_caching ? "True" : "False",
              std::to_string(num_kv_blocks)})
       ->set(1);
 }

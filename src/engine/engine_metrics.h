@@ -11,8 +11,10 @@
 namespace ondol::engine {
 
 struct EngineMetrics {
+  // cache_dtype: the cache_config_info label ("float16", "float32", "int8").
   EngineMetrics(metrics::Registry& registry, const std::string& model_name, int max_model_len,
-                int num_kv_blocks, int block_size, bool enable_prefix_caching);
+                int num_kv_blocks, int block_size, bool enable_prefix_caching,
+                const std::string& cache_dtype);
 
   metrics::Gauge* num_requests_running;
   metrics::Gauge* num_requests_waiting;

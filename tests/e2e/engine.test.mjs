@@ -325,3 +325,35 @@ e2eTest('prefix caching: a repeated prompt reports cached tokens; the flag turns
       await gw.proc.stop();
     }
   });
+
+e2eTest('--kv-cache-dtype int8: more blocks than float16 in the same memory, and it serves',
+  { timeout: 30_000 }, async (h) => {
+    const blocks = {};
+    for (const dtype of ['float16', 'int8']) {
+      const gw = await serveModel(h, ['--kv-cache-dtype', dtype, '--kv-cache-memory', '8MiB']);
+      // The log line goes to stderr, the listening line to stdout: either may come first.
+      const loaded = await waitFor(
+        () => gw.proc.output.split('\n').find((l) => l.includes('"model loaded"')),
+        { what: 'the model loaded line' });
+      assert.match(loaded, new RegExp(`"kv_cache_dtype":"${dtype}"`));
+      blocks[dtype] = Number(/"kv_blocks":(\d+)/.exec(loaded)[1]);
+      const metrics = await (await gw.fetch('/metrics')).text();
+      assert.match(metrics.match(/^vllm:cache_config_info\{([^}]*)\}/m)[1],
+        new RegExp(`cache_dtype="${dtype}"`));
+      const done = await gw.client().completions.create({
+        model: 'stories260K', prompt: kPrompt, max_tokens: 24, temperature: 0,
+      });
+      assert.equal(done.usage.completion_tokens, 24);
+      assert.ok(done.choices[0].text.length > 40, done.choices[0].text);
+      await gw.proc.stop();
+    }
+    // stories260K: head_dim 8, so a row is 8 int8 values and a 4-byte scale against 16 bytes.
+    assert.ok(blocks.int8 > 1.3 * blocks.float16, JSON.stringify(blocks));
+
+    const bad = h.spawn('engine#bad-dtype', [
+      'serve', '--model', kModel, '--host', '127.0.0.1', '--port', '0', '--kv-cache-dtype', 'fp8',
+    ]);
+    const { code } = await bad.waitExit(10_000);
+    assert.notEqual(code, 0);
+    assert.match(bad.output, /kv_cache_dtype: 'fp8' is not one of auto, float16, float32, int8/);
+  });

@@ -26,8 +26,14 @@ Result<KvCache> KvCache::create(const KvCacheConfig& config) {
   }
   KvCache cache;
   cache.config_ = config;
-  cache.layer_bytes_ = int64_t{config.num_blocks} * config.block_size * cache.kv_dim() *
-                       cache.bytes_per_value();
+  const int64_t values = int64_t{config.block_size} * config.head_dim * cache.bytes_per_value();
+  if (config.dtype == KvDtype::kI8) {
+    cache.scales_offset_ = (values + 3) / 4 * 4;  // the floats stay aligned
+    cache.head_bytes_ = cache.scales_offset_ + int64_t{config.block_size} * sizeof(float);
+  } else {
+    cache.head_bytes_ = values;
+  }
+  cache.layer_bytes_ = int64_t{config.num_blocks} * config.num_kv_heads * cache.head_bytes_;
   const size_t total = static_cast<size_t>(cache.layer_bytes_) * config.num_layers;
   cache.keys_.resize(total);
   cache.values_.resize(total);
@@ -45,8 +51,29 @@ Result<KvCache> KvCache::create(const KvCacheConfig& config) {
   return cache;
 }
 
+// Per token of a full block (rounded down where kI8 pads before the scales).
 int64_t KvCache::bytes_per_token() const {
-  return 2 * int64_t{config_.num_layers} * kv_dim() * bytes_per_value();
+  return bytes_per_block() / config_.block_size;
+}
+
+Result<KvDtype> parse_kv_dtype(std::string_view name) {
+  if (name == "auto" || name == "float16") return KvDtype::kF16;
+  if (name == "float32") return KvDtype::kF32;
+  if (name == "int8") return KvDtype::kI8;
+  return make_error(
+      fmt::format("unknown KV cache dtype '{}' (auto, float16, float32, int8)", name));
+}
+
+std::string_view kv_dtype_name(KvDtype dtype) {
+  switch (dtype) {
+    case KvDtype::kF32:
+      return "float32";
+    case KvDtype::kF16:
+      return "float16";
+    case KvDtype::kI8:
+      return "int8";
+  }
+  return "float16";
 }
 
 void KvCache::unlink(BlockId block) {
@@ -177,9 +204,8 @@ std::byte* KvCache::at(const std::vector<std::byte>& pool, int layer, BlockId bl
   assert(layer >= 0 && layer < config_.num_layers);
   assert(block >= 0 && block < config_.num_blocks);
   assert(kv_head >= 0 && kv_head < config_.num_kv_heads);
-  const int64_t head_bytes = int64_t{config_.block_size} * config_.head_dim * bytes_per_value();
   const int64_t offset =
-      layer * layer_bytes_ + (int64_t{block} * config_.num_kv_heads + kv_head) * head_bytes;
+      layer * layer_bytes_ + (int64_t{block} * config_.num_kv_heads + kv_head) * head_bytes_;
   // The pools are owned (non-const) by this object; const only marks the accessor.
   return const_cast<std::byte*>(pool.data()) + offset;
 }

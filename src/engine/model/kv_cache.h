@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -25,7 +26,14 @@ namespace ondol::engine {
 inline constexpr int kDefaultBlockSize = 16;  // tokens per KV block
 inline constexpr int kMaxBlockSize = 256;
 
-enum class KvDtype : uint8_t { kF32, kF16 };
+// How K and V values are stored. kI8: each row (head_dim values of one token and head) as int8
+// with one float scale (kernels::KernelTable::quantize_row_i8), half the bytes of F16: opt-in,
+// for memory-bound decode and more sequences per byte of cache.
+enum class KvDtype : uint8_t { kF32, kF16, kI8 };
+
+// The --kv-cache-dtype names: "auto" (F16, the default), "float16", "float32", "int8".
+Result<KvDtype> parse_kv_dtype(std::string_view name);
+std::string_view kv_dtype_name(KvDtype dtype);  // "float16", "float32", "int8"
 
 struct KvCacheConfig {
   int num_layers = 0;
@@ -57,9 +65,18 @@ class KvCache {
   KvDtype dtype() const { return config_.dtype; }
   int block_size() const { return config_.block_size; }
   int kv_dim() const { return config_.num_kv_heads * config_.head_dim; }
-  int64_t bytes_per_value() const { return config_.dtype == KvDtype::kF32 ? 4 : 2; }
+  int64_t bytes_per_value() const {
+    return config_.dtype == KvDtype::kF32 ? 4 : config_.dtype == KvDtype::kF16 ? 2 : 1;
+  }
+  // One head of one block: block_size rows of head_dim values, then (kI8) block_size float
+  // scales, one per row.
+  int64_t head_bytes() const { return head_bytes_; }
   // K and V of one token, all layers.
   int64_t bytes_per_token() const;
+  // K and V of one block, all layers.
+  int64_t bytes_per_block() const {
+    return 2 * int64_t{config_.num_layers} * config_.num_kv_heads * head_bytes_;
+  }
 
   int num_blocks() const { return config_.num_blocks; }
   // Blocks no sequence holds, cached ones included (they are evicted on demand).
@@ -96,8 +113,9 @@ class KvCache {
   // maps to a block carrying it. Returns the first violation.
   Status check_invariants(std::span<const BlockTable* const> holders) const;
 
-  // One head of one block in a layer's K or V pool: (block_size, head_dim) values, F32 or F16
-  // per dtype(); the token in slot s starts s * head_dim values in.
+  // One head of one block in a layer's K or V pool: (block_size, head_dim) values, F32, F16 or
+  // int8 per dtype(); the token in slot s starts s * head_dim values in. For kI8 the rows'
+  // scales follow the values (row_scales).
   std::byte* key_block(int layer, BlockId block, int kv_head) {
     return at(keys_, layer, block, kv_head);
   }
@@ -110,6 +128,13 @@ class KvCache {
   const std::byte* value_block(int layer, BlockId block, int kv_head) const {
     return at(values_, layer, block, kv_head);
   }
+  // The block_size float scales of a kI8 head block (key_block or value_block).
+  float* row_scales(std::byte* head_block) const {
+    return reinterpret_cast<float*>(head_block + scales_offset_);
+  }
+  const float* row_scales(const std::byte* head_block) const {
+    return reinterpret_cast<const float*>(head_block + scales_offset_);
+  }
 
  private:
   KvCache() = default;
@@ -119,7 +144,9 @@ class KvCache {
   size_t sentinel() const { return static_cast<size_t>(config_.num_blocks); }
 
   KvCacheConfig config_;
-  int64_t layer_bytes_ = 0;        // one layer's pool: num_blocks * block_size * kv_dim values
+  int64_t head_bytes_ = 0;         // head_bytes()
+  int64_t scales_offset_ = 0;      // kI8: of the scales in a head block (a multiple of 4)
+  int64_t layer_bytes_ = 0;        // one layer's pool: num_blocks * num_kv_heads * head_bytes
   std::vector<std::byte> keys_;    // (num_layers, num_blocks, num_kv_heads, block_size, head_dim)
   std::vector<std::byte> values_;  // (num_layers, num_blocks, num_kv_heads, block_size, head_dim)
 

@@ -320,16 +320,28 @@ void LlamaModel::store_kv(int layer, const BatchToken& tok, const float* k, cons
   KvCache& cache = *kv.cache;
   const int bs = cache.block_size();
   const BlockId block = (*kv.tables[tok.seq_slot])[tok.position / bs];
-  const int64_t slot_offset = int64_t{tok.position % bs} * hd * cache.bytes_per_value();
+  const int slot = tok.position % bs;
+  const int64_t slot_offset = int64_t{slot} * hd * cache.bytes_per_value();
   for (int h = 0; h < config_.num_kv_heads; ++h) {
-    std::byte* kd = cache.key_block(layer, block, h) + slot_offset;
-    std::byte* vd = cache.value_block(layer, block, h) + slot_offset;
-    if (cache.dtype() == KvDtype::kF32) {
-      std::memcpy(kd, k + int64_t{h} * hd, hd * sizeof(float));
-      std::memcpy(vd, v + int64_t{h} * hd, hd * sizeof(float));
-    } else {
-      kernels_.fp32_to_fp16_row(k + int64_t{h} * hd, reinterpret_cast<uint16_t*>(kd), hd);
-      kernels_.fp32_to_fp16_row(v + int64_t{h} * hd, reinterpret_cast<uint16_t*>(vd), hd);
+    std::byte* kb = cache.key_block(layer, block, h);
+    std::byte* vb = cache.value_block(layer, block, h);
+    const float* kh = k + int64_t{h} * hd;
+    const float* vh = v + int64_t{h} * hd;
+    switch (cache.dtype()) {
+      case KvDtype::kF32:
+        std::memcpy(kb + slot_offset, kh, hd * sizeof(float));
+        std::memcpy(vb + slot_offset, vh, hd * sizeof(float));
+        break;
+      case KvDtype::kF16:
+        kernels_.fp32_to_fp16_row(kh, reinterpret_cast<uint16_t*>(kb + slot_offset), hd);
+        kernels_.fp32_to_fp16_row(vh, reinterpret_cast<uint16_t*>(vb + slot_offset), hd);
+        break;
+      case KvDtype::kI8:
+        kernels_.quantize_row_i8(kh, reinterpret_cast<int8_t*>(kb + slot_offset),
+                                 cache.row_scales(kb) + slot, hd);
+        kernels_.quantize_row_i8(vh, reinterpret_cast<int8_t*>(vb + slot_offset),
+                                 cache.row_scales(vb) + slot, hd);
+        break;
     }
   }
 }
@@ -410,12 +422,14 @@ LlamaModel::ItemPrefetch::ItemPrefetch(const KvCache& cache, int layer, const Bl
 }
 
 // One stretch per block: the range's heads but the last whole (unused slots included), the last
-// up to the run's last position.
+// up to the run's last position (whole with kI8: its scales come after all its rows).
 int64_t LlamaModel::ItemPrefetch::stretch_bytes(int64_t block) const {
   const int64_t bs = cache_->block_size();
   const int64_t row_bytes = int64_t{cache_->config().head_dim} * cache_->bytes_per_value();
-  return (heads_.end - heads_.begin - 1) * bs * row_bytes +
-         std::min(bs, num_positions_ - block * bs) * row_bytes;
+  const int64_t last = cache_->dtype() == KvDtype::kI8
+                           ? cache_->head_bytes()
+                           : std::min(bs, num_positions_ - block * bs) * row_bytes;
+  return (heads_.end - heads_.begin - 1) * cache_->head_bytes() + last;
 }
 
 void LlamaModel::ItemPrefetch::issue(int64_t lines) {
@@ -460,7 +474,7 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
   const int group = c.num_heads / c.num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const KvCache& cache = *kv.cache;
-  const bool f16 = cache.dtype() == KvDtype::kF16;
+  const KvDtype dtype = cache.dtype();
   const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
   const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
   const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;  // P
@@ -468,7 +482,7 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
   const int64_t num_blocks = (num_positions + bs - 1) / bs;
   const int q_heads = (heads.end - heads.begin) * group;  // query heads of the range
   const int64_t row_bytes = hd * cache.bytes_per_value();
-  const int64_t range_bytes = (heads.end - heads.begin) * bs * row_bytes;  // one block's heads
+  const int64_t range_bytes = (heads.end - heads.begin) * cache.head_bytes();  // a block's heads
   auto q_row = [&](int64_t t, int h) { return q_.data() + t * c.q_dim() + int64_t{h} * hd; };
   auto out_row = [&](int64_t t, int h) { return att_.data() + t * c.q_dim() + int64_t{h} * hd; };
   auto scores_row = [&](int64_t t, int h) {
@@ -489,9 +503,12 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
         if (rows <= 0) continue;
         for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
           float* scores = scores_row(t, h) + b * bs;
-          if (f16) {
+          if (dtype == KvDtype::kF16) {
             kernels_.dot_rows_f16(q_row(t, h), reinterpret_cast<const uint16_t*>(kb), rows, hd,
                                   scale, scores);
+          } else if (dtype == KvDtype::kI8) {
+            kernels_.dot_rows_i8(q_row(t, h), reinterpret_cast<const int8_t*>(kb),
+                                 cache.row_scales(kb), rows, hd, scale, scores);
           } else {
             for (int64_t r = 0; r < rows; ++r) {
               scores[r] = kernels_.dot(q_row(t, h),
@@ -521,9 +538,12 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
         if (rows <= 0) continue;
         for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
           const float* weights = scores_row(t, h) + b * bs;
-          if (f16) {
+          if (dtype == KvDtype::kF16) {
             kernels_.axpy_rows_f16(out_row(t, h), weights, reinterpret_cast<const uint16_t*>(vb),
                                    rows, hd);
+          } else if (dtype == KvDtype::kI8) {
+            kernels_.axpy_rows_i8(out_row(t, h), weights, reinterpret_cast<const int8_t*>(vb),
+                                  cache.row_scales(vb), rows, hd);
           } else {
             for (int64_t r = 0; r < rows; ++r) {
               kernels_.axpy(out_row(t, h), weights[r],
@@ -550,7 +570,6 @@ void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& 
   const int group = c.num_heads / c.num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const KvCache& cache = *kv.cache;
-  const bool f16 = cache.dtype() == KvDtype::kF16;
   const int64_t t_begin = run_begin_[run], t_end = run_begin_[run + 1];
   const BlockTable& table = *kv.tables[batch.tokens[t_begin].seq_slot];
   const int64_t num_positions = int64_t{batch.tokens[t_end - 1].position} + 1;  // P
@@ -564,14 +583,25 @@ void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& 
     const std::byte* kb = cache.key_block(layer, table[b], kv_head);
     const std::byte* vb = cache.value_block(layer, table[b], kv_head);
     const float* v_rows;  // (rows, head_dim)
-    if (f16) {
-      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), keys + b * bs * hd,
-                                rows * hd);
-      kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), a.block, rows * hd);
-      v_rows = a.block;
-    } else {
-      std::memcpy(keys + b * bs * hd, kb, rows * hd * sizeof(float));
-      v_rows = reinterpret_cast<const float*>(vb);
+    switch (cache.dtype()) {
+      case KvDtype::kF16:
+        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), keys + b * bs * hd,
+                                  rows * hd);
+        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), a.block, rows * hd);
+        v_rows = a.block;
+        break;
+      case KvDtype::kI8:
+        kernels_.dequantize_rows_i8(reinterpret_cast<const int8_t*>(kb), cache.row_scales(kb), rows,
+                                    hd, keys + b * bs * hd);
+        kernels_.dequantize_rows_i8(reinterpret_cast<const int8_t*>(vb), cache.row_scales(vb), rows,
+                                    hd, a.block);
+        v_rows = a.block;
+        break;
+      case KvDtype::kF32:
+      default:
+        std::memcpy(keys + b * bs * hd, kb, rows * hd * sizeof(float));
+        v_rows = reinterpret_cast<const float*>(vb);
+        break;
     }
     for (int64_t r = 0; r < rows; ++r) {
       for (int d = 0; d < hd; ++d)

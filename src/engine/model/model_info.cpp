@@ -64,6 +64,8 @@ ModelInfo model_info(const GgufFile& file) {
     const int64_t kv_values = 2 * int64_t{config->num_layers} * config->kv_dim();
     info.kv_bytes_per_token_f16 = kv_values * 2;
     info.kv_bytes_per_token_f32 = kv_values * 4;
+    info.kv_bytes_per_token_i8 =
+        kv_values + 2 * int64_t{config->num_layers} * config->num_kv_heads * 4;
   } else {
     info.config_error = config.error().message;
   }
@@ -113,8 +115,10 @@ std::string format_model_info(const ModelInfo& info) {
   if (info.vocab_size > 0) line("vocab (tokenizer)", fmt::format("{}", info.vocab_size));
   line("chat template", info.has_chat_template ? "yes" : "no");
   if (info.config) {
-    line("KV per token", fmt::format("{} (F16), {} (F32)", human_bytes(info.kv_bytes_per_token_f16),
-                                     human_bytes(info.kv_bytes_per_token_f32)));
+    line("KV per token",
+         fmt::format("{} (F16), {} (F32), {} (int8)", human_bytes(info.kv_bytes_per_token_f16),
+                     human_bytes(info.kv_bytes_per_token_f32),
+                     human_bytes(info.kv_bytes_per_token_i8)));
     const int64_t ctx = info.config->context_length;
     line("memory at context",
          fmt::format("{} = weights {} + F16 KV {} for {} tokens",

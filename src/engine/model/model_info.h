@@ -36,6 +36,7 @@ struct ModelInfo {
   bool has_chat_template = false;
   int64_t kv_bytes_per_token_f16 = 0;  // K and V, all layers; 0 without a config
   int64_t kv_bytes_per_token_f32 = 0;
+  int64_t kv_bytes_per_token_i8 = 0;  // int8 values and a float scale per head
 };
 
 ModelInfo model_info(const GgufFile& file);

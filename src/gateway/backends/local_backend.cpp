@@ -566,10 +566,10 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<engine::Engine>> engines;
   const LocalEngineParams& p = d.local;
-  std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", d.upstream_model, p.num_threads,
+  std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", d.upstream_model, p.num_threads,
                                 p.max_model_len, p.max_num_seqs, p.max_num_batched_tokens,
-                                p.max_num_queued_requests, p.kv_cache_memory.to_string(), p.block_size,
-                                p.enable_prefix_caching);
+                                p.max_num_queued_requests, p.kv_cache_memory.to_string(),
+                                p.block_size, p.kv_cache_dtype, p.enable_prefix_caching);
   std::lock_guard lock(mu);
   if (auto it = engines.find(key); it != engines.end()) {
     if (auto e = it->second.lock()) return e;
@@ -585,17 +585,22 @@ Result<std::shared_ptr<engine::Engine>> shared_engine(const DeploymentConfig& d,
   o.kv_cache_bytes = p.kv_cache_memory.bytes;
   o.kv_cache_fraction = p.kv_cache_memory.fraction;
   if (p.block_size > 0) o.block_size = p.block_size;
+  if (!p.kv_cache_dtype.empty()) o.kv_cache_dtype = p.kv_cache_dtype;
   o.enable_prefix_caching = p.enable_prefix_caching;
   auto started = engine::Engine::start(o);
   if (!started) return started.error();
   std::shared_ptr<engine::Engine> e = std::move(*started);
   const engine::EngineInfo& info = e->info();
   log::info("engine", "model loaded",
-            {{"model_name", d.model_name}, {"path", d.upstream_model},
-             {"architecture", info.architecture}, {"vocab_size", info.vocab_size},
-             {"max_model_len", info.max_model_len}, {"kv_blocks", info.num_kv_blocks},
+            {{"model_name", d.model_name},
+             {"path", d.upstream_model},
+             {"architecture", info.architecture},
+             {"vocab_size", info.vocab_size},
+             {"max_model_len", info.max_model_len},
+             {"kv_blocks", info.num_kv_blocks},
              {"max_concurrency_at_max_model_len", info.max_concurrency},
              {"block_size", info.block_size},
+             {"kv_cache_dtype", info.kv_cache_dtype},
              {"enable_prefix_caching", info.enable_prefix_caching},
              {"chat_template", info.chat_template}});
   if (info.chat_template_fallback) {

@@ -61,6 +61,7 @@ struct LocalEngineParams {
   int max_num_queued_requests = 0;
   MemorySize kv_cache_memory;  // bytes or a share of available memory; empty: the default
   int block_size = 0;
+  std::string kv_cache_dtype;  // "auto", "float16", "float32", "int8"; empty: the default
   bool enable_prefix_caching = true;
 };
 

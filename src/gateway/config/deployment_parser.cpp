@@ -94,6 +94,18 @@ Status read_local_params(YamlMapping& params, DeploymentConfig* d) {
     if (!size.ok()) return params.source().error_at(v->line, v->path + ": " + size.error().message);
     d->local.kv_cache_memory = *size;
   }
+  if (std::optional<YamlValue> v = params.take("kv_cache_dtype")) {
+    Result<std::string> text = params.source().text(*v);
+    if (!text.ok()) return text.error();
+    // The engine's names (engine/model/kv_cache.h parse_kv_dtype), checked here so that
+    // `ondol check` reports a typo with its line.
+    static constexpr std::string_view kDtypes[] = {"auto", "float16", "float32", "int8"};
+    if (std::find(std::begin(kDtypes), std::end(kDtypes), *text) == std::end(kDtypes)) {
+      return params.source().error_at(
+          v->line, v->path + ": '" + *text + "' is not one of auto, float16, float32, int8");
+    }
+    d->local.kv_cache_dtype = *text;
+  }
   return Ok{};
 }
 

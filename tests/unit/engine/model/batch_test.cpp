@@ -149,11 +149,11 @@ TEST_P(DummyBatchTest, BatchedEqualsUnbatched) {
       {random_prompt(rng, 7, vocab), random_prompt(rng, 8, vocab), random_prompt(rng, 33, vocab)});
 }
 
-// The default F16 cache, bit for bit: each sequence alone on one thread against all of them in
-// one batch on three threads. Attention work items are (sequence, range of KV heads) with one
-// range per thread, so the split of the heads differs too (tiny: head_dim 64, the AVX-512
-// kernels' register paths, 2 KV heads of 2 query heads each).
-TEST_P(DummyBatchTest, F16CacheBatchedOnThreeThreadsIsBitIdenticalToAloneOnOne) {
+// The default F16 cache and the int8 one, bit for bit: each sequence alone on one thread against
+// all of them in one batch on three threads. Attention work items are (sequence, range of KV
+// heads) with one range per thread, so the split of the heads differs too (tiny: head_dim 64,
+// the AVX-512 kernels' register paths, 2 KV heads of 2 query heads each).
+TEST_P(DummyBatchTest, ReducedCachesBatchedOnThreeThreadsAreBitIdenticalToAloneOnOne) {
   TempDir dir;
   const std::string path = dir.file("model.gguf");
   ASSERT_TRUE(write_dummy_model(GetParam(), kernels::WeightType::kQ8_0, path, 7).ok());
@@ -161,19 +161,22 @@ TEST_P(DummyBatchTest, F16CacheBatchedOnThreeThreadsIsBitIdenticalToAloneOnOne) 
   auto three = LlamaModel::open(path, {.num_threads = 3, .max_batch_tokens = 96});
   ASSERT_TRUE(one.ok()) << one.error().message;
   ASSERT_TRUE(three.ok()) << three.error().message;
-  std::mt19937 rng(43);
-  const int vocab = (*one)->vocab_size();
-  std::vector<SequenceRun> alone(3), together(3);
-  for (int s = 0; s < 3; ++s) {
-    alone[s].prompt = together[s].prompt = random_prompt(rng, 7 + 13 * s, vocab);
-    together[s].start_step = s == 2 ? 3 : 0;
-    run_alone(**one, alone[s], KvDtype::kF16);
-  }
-  run_together(**three, together, KvDtype::kF16);
-  for (int s = 0; s < 3; ++s) {
-    SCOPED_TRACE("sequence " + std::to_string(s));
-    EXPECT_EQ(together[s].generated, alone[s].generated);
-    EXPECT_EQ(together[s].logits, alone[s].logits);
+  for (KvDtype dtype : {KvDtype::kF16, KvDtype::kI8}) {
+    SCOPED_TRACE(std::string(kv_dtype_name(dtype)));
+    std::mt19937 rng(43);
+    const int vocab = (*one)->vocab_size();
+    std::vector<SequenceRun> alone(3), together(3);
+    for (int s = 0; s < 3; ++s) {
+      alone[s].prompt = together[s].prompt = random_prompt(rng, 7 + 13 * s, vocab);
+      together[s].start_step = s == 2 ? 3 : 0;
+      run_alone(**one, alone[s], dtype);
+    }
+    run_together(**three, together, dtype);
+    for (int s = 0; s < 3; ++s) {
+      SCOPED_TRACE("sequence " + std::to_string(s));
+      EXPECT_EQ(together[s].generated, alone[s].generated);
+      EXPECT_EQ(together[s].logits, alone[s].logits);
+    }
   }
 }
 
@@ -192,7 +195,8 @@ namespace {
 
 // Chunked prefill: a prompt fed in chunks of 1, 3 or 5 tokens (each chunk attending to the
 // cached ones before it; chunks under 4 tokens take the per-row attention path, longer ones the
-// matmul path) ends with the same logits as the whole prompt in one forward, and decodes alike.
+// matmul path) ends with the same logits as the whole prompt in one forward, and decodes alike,
+// with the F16 and the int8 cache.
 class ChunkedPrefillTest : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(ChunkedPrefillTest, EqualsOneShot) {
@@ -201,26 +205,29 @@ TEST_P(ChunkedPrefillTest, EqualsOneShot) {
   ASSERT_TRUE(model.ok()) << model.error().message;
   const std::vector<TokenId> prompt = {1,   385, 328, 432, 358, 394, 261, 370, 432, 352,
                                        266, 268, 388, 426, 338, 391, 266, 267, 337};
-  SingleSequence whole(**model, KvDtype::kF16), chunked(**model, KvDtype::kF16);
-  const std::vector<float> expected = whole.feed(prompt);
-  std::vector<float> got;
-  for (size_t i = 0; i < prompt.size(); i += chunk) {
-    const size_t n = std::min(chunk, prompt.size() - i);
-    got = chunked.feed(std::span<const TokenId>(prompt.data() + i, n));
-  }
-  ASSERT_EQ(got.size(), expected.size());
-  // The two attention paths sum in different orders: compare relative to the largest logit.
-  float max_abs = 0;
-  for (float v : expected) max_abs = std::max(max_abs, std::abs(v));
-  for (size_t j = 0; j < got.size(); ++j) {
-    ASSERT_NEAR(got[j], expected[j], 1e-4f * std::max(1.0f, max_abs)) << j;
-  }
-  std::vector<float> a = expected, b = got;
-  for (int step = 0; step < 10; ++step) {
-    const TokenId next = argmax(a);
-    ASSERT_EQ(argmax(b), next) << "step " << step;
-    a = whole.feed(std::span<const TokenId>(&next, 1));
-    b = chunked.feed(std::span<const TokenId>(&next, 1));
+  for (KvDtype dtype : {KvDtype::kF16, KvDtype::kI8}) {
+    SCOPED_TRACE(std::string(kv_dtype_name(dtype)));
+    SingleSequence whole(**model, dtype), chunked(**model, dtype);
+    const std::vector<float> expected = whole.feed(prompt);
+    std::vector<float> got;
+    for (size_t i = 0; i < prompt.size(); i += chunk) {
+      const size_t n = std::min(chunk, prompt.size() - i);
+      got = chunked.feed(std::span<const TokenId>(prompt.data() + i, n));
+    }
+    ASSERT_EQ(got.size(), expected.size());
+    // The two attention paths sum in different orders: compare relative to the largest logit.
+    float max_abs = 0;
+    for (float v : expected) max_abs = std::max(max_abs, std::abs(v));
+    for (size_t j = 0; j < got.size(); ++j) {
+      ASSERT_NEAR(got[j], expected[j], 1e-4f * std::max(1.0f, max_abs)) << j;
+    }
+    std::vector<float> a = expected, b = got;
+    for (int step = 0; step < 10; ++step) {
+      const TokenId next = argmax(a);
+      ASSERT_EQ(argmax(b), next) << "step " << step;
+      a = whole.feed(std::span<const TokenId>(&next, 1));
+      b = chunked.feed(std::span<const TokenId>(&next, 1));
+    }
   }
 }
 

@@ -96,6 +96,7 @@ TEST(ModelInfoTest, SummarisesTinyDummy) {
   EXPECT_FALSE(info.has_chat_template);
   EXPECT_EQ(info.kv_bytes_per_token_f16, 2 * 2 * 128 * 2);
   EXPECT_EQ(info.kv_bytes_per_token_f32, 2 * info.kv_bytes_per_token_f16);
+  EXPECT_EQ(info.kv_bytes_per_token_i8, info.kv_bytes_per_token_f16 / 2 + 2 * 2 * 2 * 4);
   const std::string text = format_model_info(info);
   EXPECT_NE(text.find("SentencePiece"), std::string::npos) << text;
   EXPECT_NE(text.find("Q4_K"), std::string::npos) << text;

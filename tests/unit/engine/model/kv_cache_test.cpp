@@ -48,12 +48,20 @@ TEST(KvCacheTest, ReserveGrowsTablesBlockByBlockAndReleaseReturnsThem) {
 }
 
 TEST(KvCacheTest, HeadBlocksOfDifferentLayersBlocksHeadsAndPoolsDoNotOverlap) {
-  for (KvDtype dtype : {KvDtype::kF32, KvDtype::kF16}) {
+  for (KvDtype dtype : {KvDtype::kF32, KvDtype::kF16, KvDtype::kI8}) {
+    SCOPED_TRACE(std::string(kv_dtype_name(dtype)));
     auto cache = KvCache::create(small_config(dtype));
     ASSERT_TRUE(cache.ok());
-    const int64_t row = 8 * cache->bytes_per_value();  // head_dim values
+    // head_dim values per row; int8 rows carry a float scale each, after the block's rows.
+    const int64_t row = 8 * cache->bytes_per_value() + (dtype == KvDtype::kI8 ? 4 : 0);
     const int64_t head_block = kDefaultBlockSize * row;
+    EXPECT_EQ(cache->head_bytes(), head_block);
     EXPECT_EQ(cache->bytes_per_token(), 2 * 2 * 2 * row);  // K and V, 2 layers, 2 heads
+    EXPECT_EQ(cache->bytes_per_block(), kDefaultBlockSize * cache->bytes_per_token());
+    if (dtype == KvDtype::kI8) {
+      EXPECT_EQ(reinterpret_cast<const std::byte*>(cache->row_scales(cache->key_block(1, 2, 1))),
+                cache->key_block(1, 2, 1) + kDefaultBlockSize * 8);
+    }
     std::set<const std::byte*> starts;
     auto tag = [](int l, BlockId b, int h, int v) {
       return std::byte(1 + l * 16 + b * 4 + h * 2 + v);
@@ -225,6 +233,18 @@ TEST(KvCacheTest, InvariantCheckCatchesAMissingHolder) {
   const BlockTable* holders[] = {&t};
   EXPECT_TRUE(cache->check_invariants(holders).ok());
   cache->release(t);
+}
+
+TEST(KvCacheTest, DtypeNames) {
+  EXPECT_EQ(*parse_kv_dtype("auto"), KvDtype::kF16);
+  EXPECT_EQ(*parse_kv_dtype("float16"), KvDtype::kF16);
+  EXPECT_EQ(*parse_kv_dtype("float32"), KvDtype::kF32);
+  EXPECT_EQ(*parse_kv_dtype("int8"), KvDtype::kI8);
+  for (KvDtype d : {KvDtype::kF32, KvDtype::kF16, KvDtype::kI8})
+    EXPECT_EQ(*parse_kv_dtype(kv_dtype_name(d)), d);
+  auto bad = parse_kv_dtype("fp8");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("auto, float16, float32, int8"), std::string::npos);
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // Batched == unbatched: requests served together (continuous batching, with prefix caching on or
-// off, chunked prefill, forced preemption) produce exactly what each produces alone, for greedy
-// and seeded sampling, on stories260K and a dummy model.
+// off, chunked prefill, forced preemption, the int8 KV cache) produce exactly what each produces
+// alone, for greedy and seeded sampling, on stories260K and a dummy model.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,7 @@ struct Variant {
   int max_num_batched_tokens;  // small: prompts are split across steps
   bool tiny_kv;                // room for one sequence of max_model_len: preemptions
   int block_size = 16;
+  const char* kv_cache_dtype = "auto";
 };
 
 std::vector<EngineOutput> run_all(const std::string& model, const Variant& v,
@@ -70,6 +72,7 @@ std::vector<EngineOutput> run_all(const std::string& model, const Variant& v,
   o.max_num_batched_tokens = v.max_num_batched_tokens;
   o.enable_prefix_caching = v.prefix_caching;
   o.block_size = v.block_size;
+  o.kv_cache_dtype = v.kv_cache_dtype;
   o.check_invariants = true;
   if (v.tiny_kv) o.kv_cache_bytes = 1;  // the engine rounds up to one max_model_len sequence
   auto engine = Engine::start(o);
@@ -101,12 +104,14 @@ std::vector<EngineOutput> run_all(const std::string& model, const Variant& v,
 }
 
 // Each prompt alone, one at a time, no prefix cache: the reference.
-std::vector<EngineOutput> run_alone(const std::string& model, const std::vector<Prompt>& prompts) {
+std::vector<EngineOutput> run_alone(const std::string& model, const std::vector<Prompt>& prompts,
+                                    const std::string& kv_cache_dtype) {
   EngineOptions o{.model_path = model};
   o.num_threads = 2;
   o.max_model_len = 128;
   o.max_num_seqs = 1;
   o.enable_prefix_caching = false;
+  o.kv_cache_dtype = kv_cache_dtype;
   auto engine = Engine::start(o);
   EXPECT_TRUE(engine.ok());
   std::vector<EngineOutput> outputs;
@@ -139,9 +144,13 @@ TEST_P(BatchedEqualsUnbatched, InEveryVariant) {
   TempDir dir;
   const std::string model = model_path(GetParam(), dir);
   const std::vector<Prompt> prompts = make_prompts();
-  const std::vector<EngineOutput> alone = run_alone(model, prompts);
-  ASSERT_EQ(alone.size(), prompts.size());
-  for (const EngineOutput& a : alone) ASSERT_EQ(a.error, "");
+  std::map<std::string, std::vector<EngineOutput>> alone_by_dtype;
+  for (const char* dtype : {"auto", "int8"}) {
+    std::vector<EngineOutput>& alone = alone_by_dtype[dtype];
+    alone = run_alone(model, prompts, dtype);
+    ASSERT_EQ(alone.size(), prompts.size());
+    for (const EngineOutput& a : alone) ASSERT_EQ(a.error, "");
+  }
 
   const Variant variants[] = {
       {"no prefix caching", false, 512, false},
@@ -151,9 +160,17 @@ TEST_P(BatchedEqualsUnbatched, InEveryVariant) {
       {"block size 4, prefix caching", true, 64, false, 4},
       {"preemption", false, 512, true},
       {"preemption, prefix caching, chunked prefill", true, 9, true},
+      // int8 variants. Known gap (docs/engine-serving.md, "Batch invariance"): at the SIMD levels
+      // a prompt chunk under 4 tokens attends on the per-row path, whose sums run in another
+      // order than the matmul path's, so a seeded sample from a near-flat distribution can
+      // differ; int8 with prefix caching and a 7-token budget hits that on this dummy.
+      {"int8 KV, chunked prefill", false, 7, false, 16, "int8"},
+      {"int8 KV, prefix caching", true, 512, false, 16, "int8"},
+      {"int8 KV, preemption", false, 512, true, 16, "int8"},
   };
   for (const Variant& v : variants) {
     SCOPED_TRACE(v.name);
+    const std::vector<EngineOutput>& alone = alone_by_dtype.at(v.kv_cache_dtype);
     EngineStats stats;
     const std::vector<EngineOutput> together = run_all(model, v, prompts, &stats);
     ASSERT_EQ(together.size(), prompts.size());

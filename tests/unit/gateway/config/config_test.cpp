@@ -727,13 +727,14 @@ TEST(LoadConfigFile, ErrorsNameThePathGiven) {
 namespace ondol::gateway {
 namespace {
 
-TEST(GatewayConfig, LocalEngineSettingsIncludingMemorySizesAndPrefixCaching) {
+TEST(GatewayConfig, LocalEngineSettingsIncludingMemorySizesDtypeAndPrefixCaching) {
   const std::string yaml = R"(model_list:
   - model_name: m
     litellm_params:
       model: local/m.gguf
       kv_cache_memory: 25%
       block_size: 32
+      kv_cache_dtype: int8
       enable_prefix_caching: false
   - model_name: n
     litellm_params:
@@ -749,6 +750,8 @@ TEST(GatewayConfig, LocalEngineSettingsIncludingMemorySizesAndPrefixCaching) {
   const LocalEngineParams& m = r->deployments[0].local;
   EXPECT_DOUBLE_EQ(m.kv_cache_memory.fraction, 0.25);
   EXPECT_EQ(m.block_size, 32);
+  EXPECT_EQ(m.kv_cache_dtype, "int8");
+  EXPECT_EQ(r->deployments[1].local.kv_cache_dtype, "");  // the engine's default
   EXPECT_FALSE(m.enable_prefix_caching);
   EXPECT_EQ(r->deployments[1].local.kv_cache_memory.bytes, int64_t{512} << 20);
   EXPECT_TRUE(r->deployments[1].local.enable_prefix_caching);
@@ -763,6 +766,18 @@ TEST(GatewayConfig, LocalEngineSettingsIncludingMemorySizesAndPrefixCaching) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message.rfind("test.yaml:5: model_list[0].litellm_params.kv_cache_memory: 'lots' is not a memory size", 0), 0u)
       << bad.error().message;
+
+  auto bad_dtype = parse_config(R"(model_list:
+  - model_name: m
+    litellm_params:
+      model: local/m.gguf
+      kv_cache_dtype: fp8
+)",
+                                "test.yaml");
+  ASSERT_FALSE(bad_dtype.ok());
+  EXPECT_EQ(bad_dtype.error().message,
+            "test.yaml:5: model_list[0].litellm_params.kv_cache_dtype: 'fp8' is not one of auto, "
+            "float16, float32, int8");
 }
 
 TEST(GatewayConfig, LimitsAndCacheKeys) {
