@@ -306,8 +306,11 @@ void Engine::Impl::step() {
     tables.push_back(&seq.blocks);
     if (seq.embed || seq.prefilling() || budget == 0) continue;
     int32_t position = static_cast<int32_t>(seq.prompt.size()) + seq.num_generated() - 1;
-    batch_tokens.push_back({.token = seq.last_token, .position = position,
-                            .seq_slot = static_cast<int32_t>(slot), .wants_logits = true});
+    batch_tokens.push_back({.token = seq.last_token,
+                            .position = position,
+                            .seq_slot = static_cast<int32_t>(slot),
+                            .wants_logits = true,
+                            .role = TokenRole::kGenerated});
     logits_owner.push_back(&seq);
     seq.num_prefilled = position + 1;  // this forward writes its K/V
     --budget;
@@ -322,8 +325,14 @@ void Engine::Impl::step() {
     for (int32_t i = 0; i < chunk; ++i) {
       int32_t pos = seq.num_prefilled + i;
       bool last = fresh && pos == total - 1;
-      batch_tokens.push_back({.token = seq.prefill_token(pos), .position = pos,
-                              .seq_slot = static_cast<int32_t>(slot), .wants_logits = last});
+      // Roles fix each token's attention path, so its bits do not depend on the chunking or
+      // on a recompute: a recomputed generated token attends as it did when decoded.
+      const bool prompt = pos < static_cast<int32_t>(seq.prompt.size());
+      batch_tokens.push_back({.token = seq.prefill_token(pos),
+                              .position = pos,
+                              .seq_slot = static_cast<int32_t>(slot),
+                              .wants_logits = last,
+                              .role = prompt ? TokenRole::kPrompt : TokenRole::kGenerated});
       if (last) logits_owner.push_back(&seq);
     }
     seq.num_prefilled += chunk;
@@ -496,8 +505,11 @@ void Engine::Impl::embed_step(int budget) {
     int32_t chunk = std::min(budget, static_cast<int32_t>(seq.prompt.size()) - seq.num_prefilled);
     for (int32_t i = 0; i < chunk; ++i) {
       int32_t pos = seq.num_prefilled + i;
-      tokens.push_back({.token = seq.prompt[static_cast<size_t>(pos)], .position = pos,
-                        .seq_slot = static_cast<int32_t>(slot), .wants_logits = true});
+      tokens.push_back({.token = seq.prompt[static_cast<size_t>(pos)],
+                        .position = pos,
+                        .seq_slot = static_cast<int32_t>(slot),
+                        .wants_logits = true,
+                        .role = TokenRole::kPrompt});
     }
     hidden_owner.emplace_back(&seq, chunk);
     seq.num_prefilled += chunk;

@@ -11,11 +11,21 @@
 
 namespace ondol::engine {
 
+// Which attention path a token takes. The two paths sum in different orders at the SIMD levels,
+// so a token's logits depend on the path; a caller that names the role gets the same bits for
+// a token however its prompt was chunked and whatever it was batched with.
+enum class TokenRole : uint8_t {
+  kUnspecified,  // by run length: 4 or more consecutive tokens on the matmul path
+  kPrompt,       // always the matmul path (its bits do not depend on the chunking)
+  kGenerated,    // always the per-row path, one token alone, as when it was decoded
+};
+
 struct BatchToken {
   TokenId token = 0;
   int32_t position = 0;  // index of this token in its sequence (0 = first)
   int32_t seq_slot = 0;  // which KvView block table holds the sequence's K/V
   bool wants_logits = false;
+  TokenRole role = TokenRole::kUnspecified;
 };
 
 // Tokens of one sequence appear in increasing position order; logits rows come out in batch

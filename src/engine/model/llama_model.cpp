@@ -346,18 +346,32 @@ void LlamaModel::store_kv(int layer, const BatchToken& tok, const float* k, cons
   }
 }
 
-// Splits the batch into runs: maximal stretches of consecutive tokens of one sequence (a prompt
-// chunk, or one decode token).
+// Splits the batch into runs: maximal stretches of consecutive tokens of one sequence and role
+// (a prompt chunk, or one decode token); a generated token is always a run of its own.
 int64_t LlamaModel::find_runs(const Batch& batch) {
   int64_t num_runs = 0;
   for (int64_t t = 0; t < batch.num_tokens(); ++t) {
-    if (t == 0 || batch.tokens[t].seq_slot != batch.tokens[t - 1].seq_slot ||
-        batch.tokens[t].position != batch.tokens[t - 1].position + 1) {
+    const BatchToken& tok = batch.tokens[t];
+    if (t == 0 || tok.role == TokenRole::kGenerated || tok.role != batch.tokens[t - 1].role ||
+        tok.seq_slot != batch.tokens[t - 1].seq_slot ||
+        tok.position != batch.tokens[t - 1].position + 1) {
       run_begin_[num_runs++] = t;
     }
   }
   run_begin_[num_runs] = batch.num_tokens();
   return num_runs;
+}
+
+bool LlamaModel::attends_by_matmul(const Batch& batch, int64_t run) const {
+  switch (batch.tokens[run_begin_[run]].role) {
+    case TokenRole::kPrompt:
+      return true;
+    case TokenRole::kGenerated:
+      return false;
+    case TokenRole::kUnspecified:
+      break;
+  }
+  return run_begin_[run + 1] - run_begin_[run] >= kMinTokensForMatmulAttention;
 }
 
 // Blocks of a sequence lie anywhere in the pool: start loading the next one while this one is
@@ -389,7 +403,7 @@ void LlamaModel::attend(int layer, const Batch& batch, const KvView& kv) {
           next = item_prefetch(layer, batch, kv, item + num_slices);
         const HeadRange heads = item_heads(item);
         const int64_t run = item / head_ranges_;
-        if (run_begin_[run + 1] - run_begin_[run] >= kMinTokensForMatmulAttention) {
+        if (attends_by_matmul(batch, run)) {
           next.finish();
           for (int h = heads.begin; h < heads.end; ++h)
             attend_run_matmul(layer, batch, kv, run, h, scratch);

@@ -80,7 +80,7 @@ class LlamaModel {
   void rmsnorm_rows(const float* weight, int64_t n, Residual residual);
   void store_kv(int layer, const BatchToken& tok, const float* k, const float* v, const KvView& kv);
   // A run of at least this many tokens attends with matmuls (prefill), shorter ones with one
-  // dot and one axpy per position (decode).
+  // dot and one axpy per position (decode), unless its tokens name their role (TokenRole).
   static constexpr int64_t kMinTokensForMatmulAttention = 4;
   static constexpr int64_t kAttentionTileTokens = 32;  // query rows per scores matmul
   struct AttentionScratch {
@@ -124,6 +124,7 @@ class LlamaModel {
   void attend_run_matmul(int layer, const Batch& batch, const KvView& kv, int64_t run, int kv_head,
                          const AttentionScratch& a);
   int64_t find_runs(const Batch& batch);
+  bool attends_by_matmul(const Batch& batch, int64_t run) const;
   void ffn_block(int layer, int64_t n);
   void output(const Batch& batch, float* logits);
   void run_layers(const Batch& batch, const KvView& kv);

@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include "engine/kernels/isa.h"
+#include "engine/kernels/kernel_table.h"
 #include "engine/kernels/weight_type.h"
 #include "engine/model/dummy_model.h"
 #include "engine/model/llama_model.h"
@@ -232,6 +234,60 @@ TEST_P(ChunkedPrefillTest, EqualsOneShot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Chunks, ChunkedPrefillTest, ::testing::Values(1u, 3u, 5u));
+
+// With roles named (as the engine names them), a token's logits are the same bits however its
+// prompt was chunked, and a recompute after preemption (the prompt as kPrompt, then the
+// generated tokens as kGenerated, several in one forward) gives the decoded tokens' own bits: at
+// every ISA level this CPU has, with each KV dtype.
+TEST(TokenRoles, ChunkingAndRecomputeAreBitIdentical) {
+  const std::vector<TokenId> prompt = {1,   385, 328, 432, 358, 394, 261, 370, 432, 352,
+                                       266, 268, 388, 426, 338, 391, 266, 267, 337};
+  int levels = 0;
+  for (kernels::Isa isa : {kernels::Isa::kScalar, kernels::Isa::kAvx2, kernels::Isa::kAvx512}) {
+    const kernels::KernelTable* table = kernels::kernels_for(isa);
+    if (table == nullptr) continue;  // the CPU lacks it (isa_test checks the dispatcher)
+    ++levels;
+    auto model = LlamaModel::open(shared_path("models/stories260K.gguf"),
+                                  {.num_threads = 2, .kernels = table});
+    ASSERT_TRUE(model.ok()) << model.error().message;
+    for (KvDtype dtype : {KvDtype::kF32, KvDtype::kF16, KvDtype::kI8}) {
+      SCOPED_TRACE(std::string(kernels::isa_name(isa)) + " " + std::string(kv_dtype_name(dtype)));
+      // Reference: the prompt in one forward, then 6 greedy tokens decoded one by one.
+      SingleSequence whole(**model, dtype);
+      std::vector<float> logits = whole.feed(prompt, TokenRole::kPrompt);
+      std::vector<std::vector<float>> expected = {logits};
+      std::vector<TokenId> generated;
+      for (int i = 0; i < 6; ++i) {
+        generated.push_back(argmax(logits));
+        logits = whole.feed(std::span<const TokenId>(&generated.back(), 1), TokenRole::kGenerated);
+        expected.push_back(logits);
+      }
+      for (size_t chunk : {1u, 2u, 3u, 5u, 8u}) {
+        SCOPED_TRACE("chunk " + std::to_string(chunk));
+        SingleSequence chunked(**model, dtype);
+        std::vector<float> got;
+        for (size_t i = 0; i < prompt.size(); i += chunk) {
+          const size_t n = std::min(chunk, prompt.size() - i);
+          got = chunked.feed(std::span<const TokenId>(prompt.data() + i, n), TokenRole::kPrompt);
+        }
+        ASSERT_EQ(got, expected[0]);
+        for (size_t i = 0; i < generated.size(); ++i) {
+          got = chunked.feed(std::span<const TokenId>(&generated[i], 1), TokenRole::kGenerated);
+          ASSERT_EQ(got, expected[i + 1]) << "token " << i;
+        }
+      }
+      // Recompute: the prompt, then all but the last generated token in one forward.
+      SingleSequence recomputed(**model, dtype);
+      recomputed.feed(prompt, TokenRole::kPrompt);
+      std::vector<float> got = recomputed.feed(
+          std::span<const TokenId>(generated.data(), generated.size() - 1), TokenRole::kGenerated);
+      EXPECT_EQ(got, expected[generated.size() - 1]);
+      got = recomputed.feed(std::span<const TokenId>(&generated.back(), 1), TokenRole::kGenerated);
+      EXPECT_EQ(got, expected[generated.size()]);
+    }
+  }
+  EXPECT_GE(levels, 1);
+}
 
 }  // namespace
 }  // namespace ondol::engine

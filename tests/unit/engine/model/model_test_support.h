@@ -65,13 +65,15 @@ class SingleSequence {
   }
 
   // Runs tokens at the next positions; returns the logits after the last one.
-  std::vector<float> feed(std::span<const TokenId> tokens) {
+  std::vector<float> feed(std::span<const TokenId> tokens,
+                          TokenRole role = TokenRole::kUnspecified) {
     std::vector<BatchToken> batch;
     for (size_t i = 0; i < tokens.size(); ++i) {
       batch.push_back({.token = tokens[i],
                        .position = static_cast<int32_t>(length_ + i),
                        .seq_slot = 0,
-                       .wants_logits = i + 1 == tokens.size()});
+                       .wants_logits = i + 1 == tokens.size(),
+                       .role = role});
     }
     EXPECT_TRUE(cache_->reserve(table_, length_ + static_cast<int64_t>(tokens.size())));
     std::vector<float> logits(model_.vocab_size());
