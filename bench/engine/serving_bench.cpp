@@ -87,7 +87,7 @@ struct RunResult {
 
 // Closed loop: `concurrency` requests in flight until `total` have finished.
 RunResult run_load(Engine& engine, const std::vector<std::string>& prompts, int concurrency,
-                   int total, int gen) {
+                   int total, int gen, float temperature) {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::unique_ptr<Tracked>> reqs;
@@ -98,7 +98,7 @@ RunResult run_load(Engine& engine, const std::vector<std::string>& prompts, int 
     EngineRequest req;
     req.chat = false;
     req.prompt = prompts[static_cast<size_t>(i) % prompts.size()];
-    req.sampling.temperature = 0;
+    req.sampling.temperature = temperature;
     req.sampling.ignore_eos = true;
     req.sampling.max_tokens = gen;
     auto t = std::make_unique<Tracked>();
@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ondol engine serving benchmark (in process)"};
   std::string model, shape = "llama-110m", type = "q8_0", concurrency = "1,4,16,64";
   std::string kv_dtype = "auto";
+  float temperature = 0;
   int threads = 2, prompt_len = 128, gen = 128, runs = 3, prefix_len = 512, max_num_seqs = 64;
   int64_t kv_bytes = int64_t{1} << 30;
   app.add_option("--model", model, "A GGUF model (default: a dummy of --shape and --type)");
@@ -175,6 +176,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-num-seqs", max_num_seqs)->capture_default_str();
   app.add_option("--kv-cache-memory", kv_bytes)->capture_default_str();
   app.add_option("--kv-cache-dtype", kv_dtype, "auto (float16), float16, float32 or int8")
+      ->capture_default_str();
+  app.add_option("--temperature", temperature,
+                 "Sampling temperature of the load (0: greedy; otherwise the full vocabulary)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured
@@ -230,8 +234,9 @@ int main(int argc, char** argv) {
     std::printf("machine: %u CPUs, load average %s %s %s\n", std::thread::hardware_concurrency(),
                 l1.c_str(), l5.c_str(), l15.c_str());
   }
-  std::printf("model %s, %d threads, prompt %d tokens, %d generated (ignore_eos), %d runs\n",
-              std::filesystem::path(model).filename().c_str(), threads, prompt_len, gen, runs);
+  std::printf(
+      "model %s, %d threads, prompt %d tokens, %d generated (ignore_eos), temperature %g, %d runs\n",
+      std::filesystem::path(model).filename().c_str(), threads, prompt_len, gen, temperature, runs);
   {
     auto engine = start_engine(true);
     std::printf("KV blocks %d (%s), max_num_seqs %d\n", engine->info().num_kv_blocks,
@@ -261,7 +266,7 @@ int main(int argc, char** argv) {
         const int total = std::max(2 * c, 4);
         std::vector<std::string> batch(prompts.begin() + offset, prompts.begin() + offset + total);
         offset += total;
-        RunResult r = run_load(*engine, batch, c, total, gen);
+        RunResult r = run_load(*engine, batch, c, total, gen, temperature);
         rates.push_back(r.gen_tok_s);
         ttft.insert(ttft.end(), r.ttft_ms.begin(), r.ttft_ms.end());
         itl.insert(itl.end(), r.itl_ms.begin(), r.itl_ms.end());
@@ -292,11 +297,11 @@ int main(int argc, char** argv) {
       const std::string prefix = prompt_of(*engine, prefix_len, rng);
       std::vector<std::string> questions;
       for (int i = 0; i < 1 + runs * 4; ++i) questions.push_back(prefix + prompt_of(*engine, 17, rng));
-      RunResult warm = run_load(*engine, {questions.front()}, 1, 1, 16);
+      RunResult warm = run_load(*engine, {questions.front()}, 1, 1, 16, 0);
       (void)warm;
       std::vector<double> ttft;
       for (size_t i = 1; i < questions.size(); ++i) {
-        RunResult r = run_load(*engine, {questions[i]}, 1, 1, 16);
+        RunResult r = run_load(*engine, {questions[i]}, 1, 1, 16, 0);
         ttft.push_back(r.ttft_ms.front());
       }
       std::sort(ttft.begin(), ttft.end());
