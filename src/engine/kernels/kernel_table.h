@@ -56,6 +56,12 @@ struct KernelTable {
   // The index of the first largest value of x[0, n), n >= 1 (greedy sampling over the
   // vocabulary). NaNs are passed over; 0 when every value is NaN.
   int64_t (*argmax)(const float* x, int64_t n) = nullptr;
+  // Temperature sampling over a vocabulary: x[i] *= factor in place, returning the largest
+  // result (NaNs passed over; -inf when there is none).
+  float (*scale_max)(float* x, float factor, int64_t n) = nullptr;
+  // out[i] = e^(x[i] - shift) (0 for -inf), returning their sum in double: in order at the
+  // scalar level, lane by lane at the SIMD levels (the exp within a few ulp of libm's).
+  double (*exp_sum)(const float* x, float shift, float* out, int64_t n) = nullptr;
   // sum a[i] * b[i] (attention scores)
   float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
   // y += a * x (attention-weighted sum of values)

@@ -115,6 +115,42 @@ int64_t argmax(const float* x, int64_t n) {
   return 0;  // every value is NaN
 }
 
+float scale_max(float* x, float factor, int64_t n) {
+  const __m256 f = _mm256_set1_ps(factor);
+  __m256 max = _mm256_set1_ps(-__builtin_inff());
+  int64_t i = 0;
+  for (; i + kFloatLanes <= n; i += kFloatLanes) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), f);
+    _mm256_storeu_ps(x + i, v);
+    max = _mm256_max_ps(v, max);  // a NaN v keeps max
+  }
+  float lanes[kFloatLanes];
+  _mm256_storeu_ps(lanes, max);
+  float best = lanes[0];
+  for (float v : lanes) best = v > best ? v : best;
+  for (; i < n; ++i) {  // the same one rounding per value as the vector loop
+    x[i] *= factor;
+    best = x[i] > best ? x[i] : best;
+  }
+  return best;
+}
+
+// Two double accumulators of 4 lanes each, fed by the low and high halves of every 8.
+double exp_sum(const float* x, float shift, float* out, int64_t n) {
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+  for (int64_t i = 0; i < n; i += kFloatLanes) {
+    const __m256 e = _mm256_and_ps(avx2::exp_ps(_mm256_sub_ps(load(x + i, n - i), s)),
+                                   _mm256_castsi256_ps(low_mask(n - i)));
+    store(out + i, e, n - i);
+    sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  const __m256d sum = _mm256_add_pd(sum_lo, sum_hi);
+  const __m128d half = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(half, _mm_unpackhi_pd(half, half)));
+}
+
 void add(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; i += kFloatLanes) {
     store(out + i, _mm256_add_ps(load(a + i, n - i), load(b + i, n - i)), n - i);
@@ -326,6 +362,8 @@ void register_avx2_ops(KernelTable& table) {
   table.silu_mul = silu_mul;
   table.add = add;
   table.argmax = argmax;
+  table.scale_max = scale_max;
+  table.exp_sum = exp_sum;
   table.dot = dot;
   table.axpy = axpy;
   table.dot_f16 = dot_f16;

@@ -89,6 +89,34 @@ int64_t argmax(const float* x, int64_t n) {
   return 0;  // every value is NaN
 }
 
+float scale_max(float* x, float factor, int64_t n) {
+  const __m512 f = _mm512_set1_ps(factor);
+  __m512 max = _mm512_set1_ps(-__builtin_inff());
+  for (int64_t i = 0; i < n; i += kFloatLanes) {
+    const __mmask16 mask = low_mask16(n - i);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), f);
+    _mm512_mask_storeu_ps(x + i, mask, v);
+    max = _mm512_mask_max_ps(max, mask, v, max);  // a NaN v keeps max
+  }
+  return _mm512_reduce_max_ps(max);
+}
+
+// Two double accumulators of 8 lanes each, fed by the low and high halves of every 16.
+double exp_sum(const float* x, float shift, float* out, int64_t n) {
+  const __m512 s = _mm512_set1_ps(shift);
+  __m512d sum_lo = _mm512_setzero_pd(), sum_hi = _mm512_setzero_pd();
+  for (int64_t i = 0; i < n; i += kFloatLanes) {
+    const __mmask16 mask = low_mask16(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(
+        mask, avx512::exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), s)));
+    _mm512_mask_storeu_ps(out + i, mask, e);
+    sum_lo = _mm512_add_pd(sum_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    sum_hi = _mm512_add_pd(
+        sum_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(sum_lo, sum_hi));
+}
+
 void add(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; i += kFloatLanes) {
     store(out + i, _mm512_add_ps(load(a + i, n - i), load(b + i, n - i)), n - i);
@@ -388,6 +416,8 @@ void register_avx512_ops(KernelTable& table) {
   table.silu_mul = silu_mul;
   table.add = add;
   table.argmax = argmax;
+  table.scale_max = scale_max;
+  table.exp_sum = exp_sum;
   table.dot = dot;
   table.axpy = axpy;
   table.dot_f16 = dot_f16;

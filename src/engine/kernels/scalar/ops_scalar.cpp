@@ -48,6 +48,24 @@ int64_t argmax(const float* x, int64_t n) {
   return best < 0 ? 0 : best;
 }
 
+float scale_max(float* x, float factor, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] *= factor;
+    if (x[i] > max) max = x[i];
+  }
+  return max;
+}
+
+double exp_sum(const float* x, float shift, float* out, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = std::exp(x[i] - shift);
+    sum += out[i];
+  }
+  return sum;
+}
+
 float dot(const float* a, const float* b, int64_t n) {
   float sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
@@ -146,6 +164,8 @@ void register_scalar_ops(KernelTable& table) {
   table.silu_mul = silu_mul;
   table.add = add;
   table.argmax = argmax;
+  table.scale_max = scale_max;
+  table.exp_sum = exp_sum;
   table.dot = dot;
   table.axpy = axpy;
   table.dot_f16 = dot_f16;

@@ -169,6 +169,44 @@ TEST_P(OpsTest, ArgmaxFindsTheFirstLargestValue) {
   }
 }
 
+// Temperature sampling's passes over the vocabulary: the scaling is one rounding per value at
+// every level (the same bits), the max the same value; the exponentials within the exp
+// polynomial's tolerance of libm's, their sum within a few ulp of the in-order double sum.
+TEST_P(OpsTest, ScaleMaxAndExpSumMatchTheReference) {
+  if (!available()) return;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<int64_t> lengths(std::begin(kLengths), std::end(kLengths));
+  lengths.push_back(32000);
+  for (int64_t n : lengths) {
+    SCOPED_TRACE(n);
+    std::vector<float> x = random_normal(n, 21, 4.0f);
+    if (n > 1) x[n / 2] = -inf;  // a banned token (not the only one: its max would be -inf)
+    std::vector<float> got = x, want = x;
+    const float got_max = fast_->scale_max(got.data(), 1.25f, n);
+    const float want_max = scalar_->scale_max(want.data(), 1.25f, n);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(got_max, want_max);
+    if (n > 1) {
+      x[n - 1] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> with_nan = x;
+      EXPECT_EQ(fast_->scale_max(with_nan.data(), 1.0f, n), scalar_->scale_max(x.data(), 1.0f, n));
+      x = want;  // scaled, no NaN
+    }
+    std::vector<float> e_got(n + 1, -1.0f), e_want(n);
+    const double sum_got = fast_->exp_sum(want.data(), want_max, e_got.data(), n);
+    const double sum_want = scalar_->exp_sum(want.data(), want_max, e_want.data(), n);
+    EXPECT_EQ(e_got[n], -1.0f) << "wrote past the end";
+    e_got.resize(n);
+    expect_close(e_got, e_want, kExpRelativeTolerance, 1e-30f);
+    if (n > 1) {
+      EXPECT_EQ(e_got[n / 2], 0.0f);
+    }
+    EXPECT_NEAR(sum_got, sum_want, 1e-6 * sum_want);
+  }
+  float all_banned[3] = {-inf, -inf, -inf};
+  EXPECT_EQ(fast_->scale_max(all_banned, 2.0f, 3), -inf);
+}
+
 // The F16 forms equal converting the row first and calling the F32 kernel of the same level,
 // bit for bit (attention results must not depend on how the KV cache row was read), and are
 // close to the scalar reference.
