@@ -57,6 +57,22 @@ void BM_SiluMul(benchmark::State& state) {
 }
 BENCHMARK(BM_SiluMul)->Arg(2048);
 
+// Prompt attention for a tile of 32 query rows of one head (arguments m, n, k): scores
+// (32 x 128) = Q (32 x 64) · Kᵀ (64 x 128); out (32 x 64) = probabilities (32 x 128) · V
+// (128 x 64); and the same at 4096 positions. FLOP/s counts 2 per multiply-add.
+void BM_MatmulNn(benchmark::State& state) {
+  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  const std::vector<float> a = random_vector(m * k, 6), b = random_vector(k * n, 7);
+  std::vector<float> c(m * n);
+  for (auto _ : state) {
+    active_kernels().matmul_nn(a.data(), k, b.data(), n, c.data(), n, m, n, k);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(static_cast<double>(2 * m * n * k),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MatmulNn)->Args({32, 128, 64})->Args({32, 64, 128})->Args({32, 64, 4096});
+
 // The KV rows of BM_AttentionDecode: F16, or int8 with one scale per row (KvDtype::kI8).
 struct F16Kv {
   using Value = uint16_t;

@@ -45,6 +45,13 @@ struct KernelTable {
   // levels without a kernel for it, and the loader then keeps the GGUF rows.
   MatmulKernel matmul_q8_0x16;
 
+  // C (m x n) = A (m x k) · B (k x n), row-major F32, strides in floats. Element (i, j) is the
+  // chain acc = fma(a[i][l], b[l][j], acc) over l = 0 .. k-1 in order from acc = 0 at every
+  // level (the scalar one with std::fma), so it does not depend on the tile, on m or on the
+  // rows beside it, and every level gives the same bits. Prompt attention: scores = Q · Kᵀ (B
+  // the keys transposed) and out = probabilities · V. C must not overlap A or B.
+  void (*matmul_nn)(const float* a, int64_t a_stride, const float* b, int64_t b_stride, float* c,
+                    int64_t c_stride, int64_t m, int64_t n, int64_t k) = nullptr;
   // out = x / sqrt(mean(x^2) + eps) * weight, n floats; out may alias x.
   void (*rmsnorm)(float* out, const float* x, const float* weight, int64_t n, float eps) = nullptr;
   // x = exp(x - max x) / sum, in place; -inf entries become 0 (attention masks).

@@ -570,13 +570,14 @@ void LlamaModel::attend_run_rows(int layer, const Batch& batch, const KvView& kv
   }
 }
 
-// Prefill (a run of many tokens): the run's keys are gathered as F32 rows and its values
-// transposed, once per item; then for each query head and tile of tokens,
-//   scores (tile, P) = Q (tile, head_dim) · Kᵀ           one F32 matmul
-//   scores = causal softmax(scores / sqrt(head_dim))     row i keeps positions 0..position(i)
-//   out (tile, head_dim) = scores · (Vᵀ)ᵀ                one F32 matmul
-// so attention runs on the matmul kernels' register tiles instead of a dot and an axpy per
-// (token, position) pair.
+// Prompt tokens (a run of them): the run's keys are gathered transposed and its values as F32
+// rows, once per item; then for each query head and tile of tokens,
+//   scores (tile, P) = Q (tile, head_dim) · Kᵀ (head_dim, P)     matmul_nn
+//   scores = causal softmax(scores / sqrt(head_dim))             row i keeps positions 0..pos(i)
+//   out (tile, head_dim) = scores (tile, P) · V (P, head_dim)    matmul_nn
+// matmul_nn vectorises along the output row (positions, then head_dim) with no horizontal sums,
+// and each element is one fma chain in order: a token's result does not depend on the tile, on
+// the chunk its run came in, or on how long the run is (later positions add exact zeros).
 void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& kv, int64_t run,
                                    int kv_head, const AttentionScratch& a) {
   const ModelConfig& c = config_;
@@ -590,53 +591,42 @@ void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& 
   const int64_t bs = cache.block_size();
   const int64_t num_blocks = (num_positions + bs - 1) / bs;
 
-  float* keys = a.keys;        // (P, head_dim)
-  float* values_t = a.values;  // (head_dim, P)
+  float* keys_t = a.keys;    // (head_dim, P)
+  float* values = a.values;  // (P, head_dim)
   for (int64_t b = 0; b < num_blocks; ++b) {
     const int64_t rows = std::min<int64_t>(bs, num_positions - b * bs);
     const std::byte* kb = cache.key_block(layer, table[b], kv_head);
     const std::byte* vb = cache.value_block(layer, table[b], kv_head);
-    const float* v_rows;  // (rows, head_dim)
+    float* v_rows = values + b * bs * hd;
+    const float* k_rows = a.block;  // (rows, head_dim)
     switch (cache.dtype()) {
       case KvDtype::kF16:
-        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), keys + b * bs * hd,
-                                  rows * hd);
-        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), a.block, rows * hd);
-        v_rows = a.block;
+        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(kb), a.block, rows * hd);
+        kernels_.fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(vb), v_rows, rows * hd);
         break;
       case KvDtype::kI8:
         kernels_.dequantize_rows_i8(reinterpret_cast<const int8_t*>(kb), cache.row_scales(kb), rows,
-                                    hd, keys + b * bs * hd);
-        kernels_.dequantize_rows_i8(reinterpret_cast<const int8_t*>(vb), cache.row_scales(vb), rows,
                                     hd, a.block);
-        v_rows = a.block;
+        kernels_.dequantize_rows_i8(reinterpret_cast<const int8_t*>(vb), cache.row_scales(vb), rows,
+                                    hd, v_rows);
         break;
       case KvDtype::kF32:
       default:
-        std::memcpy(keys + b * bs * hd, kb, rows * hd * sizeof(float));
-        v_rows = reinterpret_cast<const float*>(vb);
+        k_rows = reinterpret_cast<const float*>(kb);
+        std::memcpy(v_rows, vb, rows * hd * sizeof(float));
         break;
     }
     for (int64_t r = 0; r < rows; ++r) {
-      for (int d = 0; d < hd; ++d)
-        values_t[d * num_positions + b * bs + r] = v_rows[r * hd + d];
+      for (int d = 0; d < hd; ++d) keys_t[d * num_positions + b * bs + r] = k_rows[r * hd + d];
     }
   }
-  const kernels::WeightMatrix k_matrix{
-      .type = kernels::WeightType::kF32, .data = keys, .num_rows = num_positions, .num_cols = hd};
-  const kernels::WeightMatrix vt_matrix{.type = kernels::WeightType::kF32,
-                                        .data = values_t,
-                                        .num_rows = hd,
-                                        .num_cols = num_positions};
   for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
     for (int64_t t0 = t_begin; t0 < t_end; t0 += kAttentionTileTokens) {
       const int64_t m = std::min<int64_t>(kAttentionTileTokens, t_end - t0);
       const int64_t tile_positions = int64_t{batch.tokens[t0 + m - 1].position} + 1;
       float* scores = a.scores;  // (m, P)
-      const kernels::PreparedActivations q = kernels::prepare_activations(
-          kernels_, kernels::WeightType::kF32, q_.data() + t0 * c.q_dim() + int64_t{h} * hd, m, hd,
-          c.q_dim(), nullptr);
-      kernels::matmul_rows(kernels_, k_matrix, q, scores, num_positions, 0, tile_positions);
+      kernels_.matmul_nn(q_.data() + t0 * c.q_dim() + int64_t{h} * hd, c.q_dim(), keys_t,
+                         num_positions, scores, num_positions, m, tile_positions, hd);
       for (int64_t i = 0; i < m; ++i) {
         float* row = scores + i * num_positions;
         const int64_t n = int64_t{batch.tokens[t0 + i].position} + 1;
@@ -644,10 +634,9 @@ void LlamaModel::attend_run_matmul(int layer, const Batch& batch, const KvView& 
         kernels_.softmax(row, n);
         std::fill(row + n, row + num_positions, 0.0f);  // masked and never computed
       }
-      const kernels::PreparedActivations probs = kernels::prepare_activations(
-          kernels_, kernels::WeightType::kF32, scores, m, num_positions, num_positions, nullptr);
-      kernels::matmul_rows(kernels_, vt_matrix, probs,
-                           att_.data() + t0 * c.q_dim() + int64_t{h} * hd, c.q_dim(), 0, hd);
+      kernels_.matmul_nn(scores, num_positions, values, hd,
+                         att_.data() + t0 * c.q_dim() + int64_t{h} * hd, c.q_dim(), m, hd,
+                         num_positions);
     }
   }
 }

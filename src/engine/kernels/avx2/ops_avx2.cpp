@@ -1,5 +1,6 @@
 // AVX2 element-wise ops; tails use maskload/maskstore (floats) or a small stack buffer (16-bit
 // values), never a scalar loop with different rounding. Compiled with -mavx2 -mfma -mf16c.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -354,6 +355,103 @@ void fp32_to_bf16_row(const float* in, uint16_t* out, int64_t n) {
   }
 }
 
+// matmul_nn: register tiles of kNnTileRows rows of C x kNnTileVectors vectors of 8 columns.
+// For each l, the tile's B row segment is loaded once and every A value broadcast against it,
+// so each (i, j) is the fma chain over l in order (the scalar reference's bits). Depth goes in
+// blocks of kNnDepthBlock (the partial sums parked in C and reloaded exactly) so one block of B
+// stays in cache while every row block of A streams past it.
+constexpr int kNnTileRows = 6;     // 6 x 2 accumulators + 2 B vectors + broadcast + mask <= 16
+constexpr int kNnTileVectors = 2;  // 16 columns
+constexpr int64_t kNnDepthBlock = 256;
+
+// C[0, RM) x [0, cols) (= or +=) A[0, RM) x [0, depth) · B[0, depth) x [0, cols), where
+// (RN - 1) * 8 < cols <= RN * 8. kMaskLast: the last vector is partial, so its lanes past cols
+// are never read from B nor written to C (maskload/maskstore); otherwise cols == RN * 8.
+template <int RM, int RN, bool kMaskLast>
+void matmul_nn_tile(const float* a, int64_t a_stride, const float* b, int64_t b_stride, float* c,
+                    int64_t c_stride, int64_t cols, int64_t depth, bool accumulate) {
+  const __m256i last_mask = low_mask(cols - (RN - 1) * kFloatLanes);
+  const auto load_vector = [&](const float* p, int v) {
+    return kMaskLast && v == RN - 1 ? _mm256_maskload_ps(p, last_mask) : _mm256_loadu_ps(p);
+  };
+  __m256 acc[RM][RN];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 16
+    for (int v = 0; v < RN; ++v) {
+      acc[r][v] =
+          accumulate ? load_vector(c + r * c_stride + v * kFloatLanes, v) : _mm256_setzero_ps();
+    }
+  }
+  for (int64_t l = 0; l < depth; ++l) {
+    __m256 bv[RN];
+#pragma GCC unroll 16
+    for (int v = 0; v < RN; ++v) bv[v] = load_vector(b + l * b_stride + v * kFloatLanes, v);
+#pragma GCC unroll 16
+    for (int r = 0; r < RM; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * a_stride + l);
+#pragma GCC unroll 16
+      for (int v = 0; v < RN; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 16
+    for (int v = 0; v < RN; ++v) {
+      float* p = c + r * c_stride + v * kFloatLanes;
+      if (kMaskLast && v == RN - 1) {
+        _mm256_maskstore_ps(p, last_mask, acc[r][v]);
+      } else {
+        _mm256_storeu_ps(p, acc[r][v]);
+      }
+    }
+  }
+}
+
+// Picks the instantiation for an edge tile of rm <= RM rows and rn <= RN vectors.
+template <int RM, int RN>
+void matmul_nn_dispatch(int rm, int rn, bool mask_last, const float* a, int64_t a_stride,
+                        const float* b, int64_t b_stride, float* c, int64_t c_stride, int64_t cols,
+                        int64_t depth, bool accumulate) {
+  if constexpr (RM > 1) {
+    if (rm < RM) {
+      return matmul_nn_dispatch<RM - 1, RN>(rm, rn, mask_last, a, a_stride, b, b_stride, c,
+                                            c_stride, cols, depth, accumulate);
+    }
+  }
+  if constexpr (RN > 1) {
+    if (rn < RN) {
+      return matmul_nn_dispatch<RM, RN - 1>(rm, rn, mask_last, a, a_stride, b, b_stride, c,
+                                            c_stride, cols, depth, accumulate);
+    }
+  }
+  if (mask_last) {
+    matmul_nn_tile<RM, RN, true>(a, a_stride, b, b_stride, c, c_stride, cols, depth, accumulate);
+  } else {
+    matmul_nn_tile<RM, RN, false>(a, a_stride, b, b_stride, c, c_stride, cols, depth, accumulate);
+  }
+}
+
+void matmul_nn(const float* a, int64_t a_stride, const float* b, int64_t b_stride, float* c,
+               int64_t c_stride, int64_t m, int64_t n, int64_t k) {
+  constexpr int64_t kTileCols = kNnTileVectors * kFloatLanes;
+  // k == 0 still runs one (empty) depth block, which writes the zeros.
+  for (int64_t l0 = 0; l0 == 0 || l0 < k; l0 += kNnDepthBlock) {
+    const int64_t depth = std::min(kNnDepthBlock, k - l0);
+    for (int64_t j0 = 0; j0 < n; j0 += kTileCols) {
+      const int64_t cols = std::min(kTileCols, n - j0);
+      const int rn = static_cast<int>((cols + kFloatLanes - 1) / kFloatLanes);
+      const bool mask_last = cols % kFloatLanes != 0;
+      for (int64_t i0 = 0; i0 < m; i0 += kNnTileRows) {
+        const int rm = static_cast<int>(std::min<int64_t>(kNnTileRows, m - i0));
+        matmul_nn_dispatch<kNnTileRows, kNnTileVectors>(
+            rm, rn, mask_last, a + i0 * a_stride + l0, a_stride, b + l0 * b_stride + j0, b_stride,
+            c + i0 * c_stride + j0, c_stride, cols, depth, l0 > 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void register_avx2_ops(KernelTable& table) {
@@ -363,6 +461,7 @@ void register_avx2_ops(KernelTable& table) {
   table.add = add;
   table.argmax = argmax;
   table.scale_max = scale_max;
+  table.matmul_nn = matmul_nn;
   table.exp_sum = exp_sum;
   table.dot = dot;
   table.axpy = axpy;

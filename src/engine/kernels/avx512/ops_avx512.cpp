@@ -408,6 +408,92 @@ void fp32_to_bf16_row(const float* in, uint16_t* out, int64_t n) {
   }
 }
 
+// matmul_nn: register tiles of kNnTileRows rows of C x kNnTileVectors vectors of 16 columns.
+// For each l, the tile's B row segment is loaded once and every A value broadcast against it,
+// so each (i, j) is the fma chain over l in order (the scalar reference's bits). Depth goes in
+// blocks of kNnDepthBlock (the partial sums parked in C and reloaded exactly) so one block of B
+// stays in cache while every row block of A streams past it.
+constexpr int kNnTileRows = 6;     // 6 x 4 accumulators + 4 B vectors + 1 broadcast <= 32 zmm
+constexpr int kNnTileVectors = 4;  // 64 columns: head_dim 64 in one tile, 128 in two
+constexpr int64_t kNnDepthBlock = 256;
+
+// C[0, RM) x [0, cols) (= or +=) A[0, RM) x [0, depth) · B[0, depth) x [0, cols), where
+// (RN - 1) * 16 < cols <= RN * 16. Lanes past cols are masked: never read from B, never
+// written to C.
+template <int RM, int RN>
+void matmul_nn_tile(const float* a, int64_t a_stride, const float* b, int64_t b_stride, float* c,
+                    int64_t c_stride, int64_t cols, int64_t depth, bool accumulate) {
+  __mmask16 mask[RN];
+#pragma GCC unroll 16
+  for (int v = 0; v < RN; ++v) mask[v] = low_mask16(cols - v * kFloatLanes);
+  __m512 acc[RM][RN];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 16
+    for (int v = 0; v < RN; ++v) {
+      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(mask[v], c + r * c_stride + v * kFloatLanes)
+                             : _mm512_setzero_ps();
+    }
+  }
+  for (int64_t l = 0; l < depth; ++l) {
+    __m512 bv[RN];
+#pragma GCC unroll 16
+    for (int v = 0; v < RN; ++v)
+      bv[v] = _mm512_maskz_loadu_ps(mask[v], b + l * b_stride + v * kFloatLanes);
+#pragma GCC unroll 16
+    for (int r = 0; r < RM; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * a_stride + l]);
+#pragma GCC unroll 16
+      for (int v = 0; v < RN; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 16
+    for (int v = 0; v < RN; ++v)
+      _mm512_mask_storeu_ps(c + r * c_stride + v * kFloatLanes, mask[v], acc[r][v]);
+  }
+}
+
+// Picks the instantiation for an edge tile of rm <= RM rows and rn <= RN vectors.
+template <int RM, int RN>
+void matmul_nn_dispatch(int rm, int rn, const float* a, int64_t a_stride, const float* b,
+                        int64_t b_stride, float* c, int64_t c_stride, int64_t cols, int64_t depth,
+                        bool accumulate) {
+  if constexpr (RM > 1) {
+    if (rm < RM) {
+      return matmul_nn_dispatch<RM - 1, RN>(rm, rn, a, a_stride, b, b_stride, c, c_stride, cols,
+                                            depth, accumulate);
+    }
+  }
+  if constexpr (RN > 1) {
+    if (rn < RN) {
+      return matmul_nn_dispatch<RM, RN - 1>(rm, rn, a, a_stride, b, b_stride, c, c_stride, cols,
+                                            depth, accumulate);
+    }
+  }
+  matmul_nn_tile<RM, RN>(a, a_stride, b, b_stride, c, c_stride, cols, depth, accumulate);
+}
+
+void matmul_nn(const float* a, int64_t a_stride, const float* b, int64_t b_stride, float* c,
+               int64_t c_stride, int64_t m, int64_t n, int64_t k) {
+  constexpr int64_t kTileCols = kNnTileVectors * kFloatLanes;
+  // k == 0 still runs one (empty) depth block, which writes the zeros.
+  for (int64_t l0 = 0; l0 == 0 || l0 < k; l0 += kNnDepthBlock) {
+    const int64_t depth = std::min(kNnDepthBlock, k - l0);
+    for (int64_t j0 = 0; j0 < n; j0 += kTileCols) {
+      const int64_t cols = std::min(kTileCols, n - j0);
+      const int rn = static_cast<int>((cols + kFloatLanes - 1) / kFloatLanes);
+      for (int64_t i0 = 0; i0 < m; i0 += kNnTileRows) {
+        const int rm = static_cast<int>(std::min<int64_t>(kNnTileRows, m - i0));
+        matmul_nn_dispatch<kNnTileRows, kNnTileVectors>(
+            rm, rn, a + i0 * a_stride + l0, a_stride, b + l0 * b_stride + j0, b_stride,
+            c + i0 * c_stride + j0, c_stride, cols, depth, l0 > 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void register_avx512_ops(KernelTable& table) {
@@ -417,6 +503,7 @@ void register_avx512_ops(KernelTable& table) {
   table.add = add;
   table.argmax = argmax;
   table.scale_max = scale_max;
+  table.matmul_nn = matmul_nn;
   table.exp_sum = exp_sum;
   table.dot = dot;
   table.axpy = axpy;

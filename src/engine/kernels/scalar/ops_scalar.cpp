@@ -48,6 +48,17 @@ int64_t argmax(const float* x, int64_t n) {
   return best < 0 ? 0 : best;
 }
 
+void matmul_nn(const float* a, int64_t a_stride, const float* b, int64_t b_stride, float* c,
+               int64_t c_stride, int64_t m, int64_t n, int64_t k) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      float acc = 0;
+      for (int64_t l = 0; l < k; ++l) acc = std::fma(a[i * a_stride + l], b[l * b_stride + j], acc);
+      c[i * c_stride + j] = acc;
+    }
+  }
+}
+
 float scale_max(float* x, float factor, int64_t n) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) {
@@ -165,6 +176,7 @@ void register_scalar_ops(KernelTable& table) {
   table.add = add;
   table.argmax = argmax;
   table.scale_max = scale_max;
+  table.matmul_nn = matmul_nn;
   table.exp_sum = exp_sum;
   table.dot = dot;
   table.axpy = axpy;

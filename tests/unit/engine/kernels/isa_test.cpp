@@ -53,6 +53,7 @@ TEST_P(IsaLevelTest, TableExistsExactlyWhenTheCpuHasTheLevel) {
   EXPECT_NE(table->add, nullptr);
   EXPECT_NE(table->argmax, nullptr);
   EXPECT_NE(table->scale_max, nullptr);
+  EXPECT_NE(table->matmul_nn, nullptr);
   EXPECT_NE(table->exp_sum, nullptr);
   EXPECT_NE(table->dot, nullptr);
   EXPECT_NE(table->axpy, nullptr);

@@ -1,7 +1,10 @@
 // Element-wise ops of every SIMD level against the scalar reference, over lengths that cover
 // whole vectors, tails and lengths shorter than one vector; conversions must be bit-exact.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -456,6 +459,107 @@ TEST_P(OpsTest, Bf16RowsAreBitExact) {
       ASSERT_EQ(std::bit_cast<uint32_t>(f_fast[i]), std::bit_cast<uint32_t>(f_ref[i])) << i;
     }
     EXPECT_EQ(f_fast[n], -1.0f) << "wrote past the end, n=" << n;
+  }
+}
+
+// matmul_nn with every operand wider than its rows (stride gaps) inside a C buffer filled with a
+// sentinel: the result equals the scalar reference bit for bit, and no gap or float past the
+// last row is written.
+TEST_P(OpsTest, MatmulNnIsBitIdenticalToTheReference) {
+  if (!available()) return;
+  constexpr float kSentinel = -12345.0f;
+  constexpr int64_t kPastEnd = 37;
+  uint32_t seed = 100;
+  for (int64_t m : {1, 2, 3, 5, 7, 32, 33}) {
+    for (int64_t n : {1, 3, 8, 15, 16, 17, 31, 64, 100, 130}) {
+      for (int64_t k : {1, 2, 7, 64, 129, 300}) {
+        SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n << " k=" << k);
+        const int64_t a_stride = k + 3, b_stride = n + 5, c_stride = n + 2;
+        const std::vector<float> a = random_normal(m * a_stride, ++seed);
+        const std::vector<float> b = random_normal(k * b_stride, ++seed);
+        std::vector<float> got(m * c_stride + kPastEnd, kSentinel), want = got;
+        fast_->matmul_nn(a.data(), a_stride, b.data(), b_stride, got.data(), c_stride, m, n, k);
+        scalar_->matmul_nn(a.data(), a_stride, b.data(), b_stride, want.data(), c_stride, m, n, k);
+        ASSERT_EQ(got, want);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = n; j < c_stride; ++j) ASSERT_EQ(got[i * c_stride + j], kSentinel);
+        }
+        for (int64_t i = m * c_stride; i < m * c_stride + kPastEnd; ++i) {
+          ASSERT_EQ(got[i], kSentinel);
+        }
+      }
+    }
+  }
+}
+
+// Prompt attention computes a tile of query rows at once; each row's scores and output must be
+// the ones that row gets alone (decode), whatever row tile it falls in.
+TEST_P(OpsTest, MatmulNnRowsDoNotDependOnM) {
+  if (!available()) return;
+  for (int64_t n : {17, 64, 100}) {
+    for (int64_t k : {64, 128, 600}) {
+      SCOPED_TRACE(::testing::Message() << "n=" << n << " k=" << k);
+      constexpr int64_t m = 32;
+      const std::vector<float> a = random_normal(m * k, 7), b = random_normal(k * n, 8);
+      std::vector<float> all(m * n);
+      fast_->matmul_nn(a.data(), k, b.data(), n, all.data(), n, m, n, k);
+      for (int64_t i = 0; i < m; ++i) {
+        std::vector<float> alone(n);
+        fast_->matmul_nn(a.data() + i * k, k, b.data(), n, alone.data(), n, 1, n, k);
+        ASSERT_EQ(alone, std::vector<float>(all.begin() + i * n, all.begin() + (i + 1) * n))
+            << "row " << i;
+      }
+    }
+  }
+}
+
+// Floats placed to end exactly where an inaccessible page begins, so a load or store past the
+// end of the operand faults instead of passing unnoticed.
+class GuardedFloats {
+ public:
+  explicit GuardedFloats(size_t count) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    data_bytes_ = (count * sizeof(float) + page - 1) / page * page;
+    map_bytes_ = data_bytes_ + page;
+    void* map =
+        mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) return;
+    map_ = static_cast<char*>(map);
+    mprotect(map_ + data_bytes_, page, PROT_NONE);
+    data_ = reinterpret_cast<float*>(map_ + data_bytes_) - count;
+  }
+  ~GuardedFloats() {
+    if (map_ != nullptr) munmap(map_, map_bytes_);
+  }
+  GuardedFloats(const GuardedFloats&) = delete;
+  GuardedFloats& operator=(const GuardedFloats&) = delete;
+  float* data() const { return data_; }
+
+ private:
+  char* map_ = nullptr;
+  float* data_ = nullptr;
+  size_t data_bytes_ = 0, map_bytes_ = 0;
+};
+
+TEST_P(OpsTest, MatmulNnNeverTouchesPastTheLastRow) {
+  if (!available()) return;
+  for (int64_t n : {1, 3, 17, 100}) {
+    for (int64_t k : {1, 5}) {
+      SCOPED_TRACE(::testing::Message() << "n=" << n << " k=" << k);
+      constexpr int64_t m = 7;
+      GuardedFloats a(m * k), b(k * n), got(m * n);
+      ASSERT_NE(a.data(), nullptr);
+      ASSERT_NE(b.data(), nullptr);
+      ASSERT_NE(got.data(), nullptr);
+      const std::vector<float> a_values = random_normal(m * k, 21),
+                               b_values = random_normal(k * n, 22);
+      std::copy(a_values.begin(), a_values.end(), a.data());
+      std::copy(b_values.begin(), b_values.end(), b.data());
+      std::vector<float> want(m * n);
+      fast_->matmul_nn(a.data(), k, b.data(), n, got.data(), n, m, n, k);
+      scalar_->matmul_nn(a.data(), k, b.data(), n, want.data(), n, m, n, k);
+      EXPECT_EQ(std::vector<float>(got.data(), got.data() + m * n), want);
+    }
   }
 }
 
