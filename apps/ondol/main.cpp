@@ -398,7 +398,8 @@ int main(int argc, char** argv) {
   serve->add_option("--block-size", serve_flags.block_size, "Tokens per KV cache block (default 16)");
   serve->add_option("--kv-cache-dtype", serve_flags.kv_cache_dtype,
                     "KV cache storage: auto (float16), float16, float32, or int8 (one scale per "
-                    "token and head: half the memory and memory traffic of float16)");
+                    "token and head: about half the memory and memory traffic of float16 at "
+                    "head_dim 64 and up)");
   serve->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching",
                   serve_flags.enable_prefix_caching,
                   "Reuse the KV cache of common prompt prefixes (default on)");
