@@ -173,7 +173,15 @@ class BeastExchange final : public Exchange {
     res.prepare_payload();
     stream_.expires_after(server_.options.write_timeout);
     boost::system::error_code ec;
-    co_await bhttp::async_write(stream_, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (request_.method() == bhttp::verb::head) {
+      // A HEAD answer is the GET answer's header, Content-Length included, and no content
+      // (RFC 9110 9.3.2): content here would be read as the start of the next response.
+      bhttp::response_serializer<bhttp::string_body> sr(res);
+      co_await bhttp::async_write_header(stream_, sr,
+                                         asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      co_await bhttp::async_write(stream_, res, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) write_failed_ = true;
   }
 

@@ -1,5 +1,6 @@
 // Liveness, deep health, readiness and Prometheus metrics.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 
 import { closedPort, e2eTest } from './lib/harness.mjs';
 import { deadApiBase, httpDeployment } from './lib/config.mjs';
@@ -36,6 +37,33 @@ e2eTest('/health, /health/liveliness and /ready answer 200', async (h) => {
     assert.equal(res.status, 200, path);
     await res.text();
   }
+});
+
+// HEAD gets the GET answer's header (Content-Length included) and no content: a keep-alive
+// client would otherwise read the content as the start of the next response.
+e2eTest('HEAD /health: the GET header, no content, and the connection goes on', async (h) => {
+  const up = await h.mockUpstream();
+  const gw = await h.gateway({ model_list: [httpDeployment('chat', up.apiBase)] });
+  const getBody = await (await gw.fetch('/health')).text();
+  const socket = net.connect({ host: '127.0.0.1', port: gw.proc.port });
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d) => { received += d; });
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+  socket.write('HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+    + 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  const deadline = Date.now() + 5_000;
+  while (!received.endsWith(getBody) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  socket.destroy();
+  const headEnd = received.indexOf('\r\n\r\n');
+  assert.ok(headEnd > 0, received);
+  const head = received.slice(0, headEnd + 2);  // every header line with its CRLF
+  assert.match(head, /^HTTP\/1\.1 200/);
+  assert.match(head, new RegExp(`\r\nContent-Length: ${Buffer.byteLength(getBody)}\r\n`, 'i'));
+  // Right after HEAD's blank line comes the GET's status line, then the same content.
+  const rest = received.slice(headEnd + 4);
+  assert.match(rest, /^HTTP\/1\.1 200/, received);
+  assert.ok(rest.endsWith(getBody), received);
 });
 
 e2eTest('/health/backends and /health?deep=1: 503 listing the dead deployment', async (h) => {
