@@ -213,14 +213,19 @@ std::string set_all_but_first(const std::string& columns) {
 
 }  // namespace
 
-Result<bool> TenantStore::update_key(const KeyRecord& key) {
-  std::vector<SqlValue> p = key_params(key);
+Result<bool> TenantStore::update_row(const char* table, const std::string& columns,
+                                     const std::vector<SqlValue>& params) {
+  const std::string key_column = columns.substr(0, columns.find(','));
   auto r = db_->exec(
-      fmt::format("UPDATE ondol_keys SET {} WHERE key_hash = $1", set_all_but_first(kKeyColumns)),
-      p);
+      fmt::format("UPDATE {} SET {} WHERE {} = $1", table, set_all_but_first(columns), key_column),
+      params);
   if (!r) return r.error();
   if (r->affected > 0) bump_change_generation();
   return r->affected > 0;
+}
+
+Result<bool> TenantStore::update_key(const KeyRecord& key) {
+  return update_row("ondol_keys", kKeyColumns, key_params(key));
 }
 
 Result<int64_t> TenantStore::delete_key(const std::string& key_hash) {
@@ -289,12 +294,7 @@ Result<bool> TenantStore::update_user(const UserRecord& u, int64_t now_ms) {
                              std::to_string(u.created_at_ms),
                              std::to_string(now_ms)};
   push_limits(p, u.limits);
-  auto r = db_->exec(
-      fmt::format("UPDATE ondol_users SET {} WHERE user_id = $1", set_all_but_first(kUserColumns)),
-      p);
-  if (!r) return r.error();
-  if (r->affected > 0) bump_change_generation();
-  return r->affected > 0;
+  return update_row("ondol_users", kUserColumns, p);
 }
 
 Result<std::optional<UserRecord>> TenantStore::find_user(const std::string& user_id) {
@@ -337,12 +337,7 @@ Result<bool> TenantStore::update_team(const TeamRecord& t, int64_t now_ms) {
                              std::to_string(t.created_at_ms),
                              std::to_string(now_ms)};
   push_limits(p, t.limits);
-  auto r = db_->exec(
-      fmt::format("UPDATE ondol_teams SET {} WHERE team_id = $1", set_all_but_first(kTeamColumns)),
-      p);
-  if (!r) return r.error();
-  if (r->affected > 0) bump_change_generation();
-  return r->affected > 0;
+  return update_row("ondol_teams", kTeamColumns, p);
 }
 
 Result<std::optional<TeamRecord>> TenantStore::find_team(const std::string& team_id) {

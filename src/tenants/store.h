@@ -69,6 +69,10 @@ class TenantStore {
 
  private:
   void bump_change_generation();
+  // UPDATE table SET (every column of `columns` but the first) WHERE (the first) = $1, params in
+  // column order; raises the change generation when a row changed. True when one did.
+  Result<bool> update_row(const char* table, const std::string& columns,
+                          const std::vector<SqlValue>& params);
   Status add_spend(const char* table, const char* id_column, const std::string& id, double cost,
                    int64_t now);
   std::unique_ptr<SqlConnection> db_;
